@@ -1,0 +1,179 @@
+//! The config's sections, their defaults and their validation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::Device;
+use crate::error::ConfigError;
+use crate::paths::{in_project, resolve};
+
+/// The whole daemon config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The SA-CLIP model.
+    pub model: ModelConfig,
+    /// The object detector that proposes subject / object regions.
+    pub detector: DetectorConfig,
+    /// Video decoding and frame sampling.
+    pub ingest: IngestConfig,
+    /// Anomaly descriptions and the frame score.
+    pub scoring: ScoringConfig,
+}
+
+/// Where the SA-CLIP weights are and where they run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Weights in safetensors; the model config is the `.json` file beside them.
+    pub weights: PathBuf,
+    /// Compute device: `cpu`, `cuda` or `cuda:N`.
+    pub device: Device,
+    /// Intra-op CPU threads for libtorch (0 = libtorch's default).
+    pub threads: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            weights: in_project("fixtures/models/tiny-random-untrained.safetensors"),
+            device: Device::Cpu,
+            threads: 0,
+        }
+    }
+}
+
+/// The ONNX YOLO detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// A YOLO-format ONNX model (input [N,3,S,S] RGB 0..1, output [N,4+classes,anchors]).
+    pub model: PathBuf,
+    /// The ONNX Runtime shared library (>= 1.31) loaded at start-up.
+    pub onnxruntime: PathBuf,
+    /// Square network input size in pixels (a multiple of 32).
+    pub input_size: u32,
+    /// Minimum class confidence of a detection.
+    pub confidence: f32,
+    /// IoU above which a lower-scoring box of the same class is suppressed.
+    pub iou: f32,
+    /// Most detections kept per frame, best first.
+    pub max_detections: usize,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            model: in_project("models/yolov12n.onnx"),
+            onnxruntime: in_project(
+                ".venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0",
+            ),
+            input_size: 640,
+            confidence: 0.25,
+            iou: 0.45,
+            max_detections: 100,
+            threads: 2,
+        }
+    }
+}
+
+/// Decoding and sampling of a video source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Frames per second kept for scoring: the first decoded frame of each 1/fps interval.
+    pub sample_fps: f64,
+    /// Longest side of decoded frames in pixels; larger video is scaled down (0 = native size).
+    pub max_side: u32,
+    /// Capacity of the frame queue between decoder and scorer (replay blocks when it is full).
+    pub queue_capacity: usize,
+    /// A source that yields no frame and no message for this long is ended as stalled.
+    pub stall_timeout_ms: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            sample_fps: 5.0,
+            max_side: 640,
+            queue_capacity: 8,
+            stall_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// The anomaly description hierarchy and how frames are scored against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// YAML file with the normal and abnormal descriptions and their triplets.
+    pub descriptions: PathBuf,
+    /// How many best-matching descriptions each record lists.
+    pub top_k: usize,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        Self {
+            descriptions: in_project("config/anomaly-descriptions.yaml"),
+            top_k: 3,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.model.weights,
+            &mut self.detector.model,
+            &mut self.detector.onnxruntime,
+            &mut self.scoring.descriptions,
+        ] {
+            resolve(path, base);
+        }
+    }
+
+    /// Checks every value against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.detector;
+        let i = &self.ingest;
+        check(
+            "detector.input_size",
+            d.input_size >= 32 && d.input_size % 32 == 0,
+            "must be a positive multiple of 32",
+        )?;
+        check(
+            "detector.confidence",
+            d.confidence > 0.0 && d.confidence <= 1.0,
+            "must be in (0, 1]",
+        )?;
+        check("detector.iou", d.iou > 0.0 && d.iou <= 1.0, "must be in (0, 1]")?;
+        check("detector.max_detections", d.max_detections >= 1, "must be at least 1")?;
+        check("detector.threads", d.threads >= 1, "must be at least 1")?;
+        check(
+            "ingest.sample_fps",
+            i.sample_fps.is_finite() && i.sample_fps > 0.0 && i.sample_fps <= 1000.0,
+            "must be a number of frames per second in (0, 1000]",
+        )?;
+        check(
+            "ingest.max_side",
+            i.max_side == 0 || i.max_side >= 32,
+            "must be 0 (native size) or at least 32",
+        )?;
+        check("ingest.queue_capacity", i.queue_capacity >= 1, "must be at least 1")?;
+        check("ingest.stall_timeout_ms", i.stall_timeout_ms >= 100, "must be at least 100")?;
+        check("scoring.top_k", self.scoring.top_k >= 1, "must be at least 1")?;
+        Ok(())
+    }
+}
+
+fn check(key: &'static str, ok: bool, message: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, message))
+    }
+}

@@ -1,0 +1,104 @@
+//! Loading configs: the documented example, defaults, and errors that name the key.
+
+use std::path::Path;
+
+use saclip_config::{Config, ConfigError, Device};
+
+fn example_path() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/saclipd.example.yaml"))
+}
+
+#[test]
+fn example_file_documents_exactly_the_defaults() {
+    let loaded = Config::from_file(example_path()).expect("example loads");
+    assert_eq!(loaded, Config::default());
+}
+
+#[test]
+fn empty_document_means_defaults() {
+    let c = Config::from_yaml("", Path::new("/etc/saclip")).expect("empty is valid");
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let c = Config::from_yaml(
+        "model:\n  weights: ../w/m.safetensors\n  device: cuda:1\n",
+        Path::new("/srv/cfg"),
+    )
+    .expect("valid");
+    assert_eq!(c.model.weights, Path::new("/srv/w/m.safetensors"));
+    assert_eq!(c.model.device, Device::Cuda(1));
+    // Untouched sections keep their defaults.
+    assert_eq!(c.ingest, Config::default().ingest);
+}
+
+fn parse_err(yaml: &str) -> ConfigError {
+    Config::from_yaml(yaml, Path::new("/x")).expect_err("must be rejected")
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = parse_err("ingest:\n  sample_fsp: 3\n");
+    assert_eq!(e.key(), Some("ingest.sample_fsp"));
+    let msg = e.to_string();
+    assert!(msg.contains("sample_fsp"), "{msg}");
+    assert!(msg.contains("sample_fps"), "should suggest the valid keys: {msg}");
+}
+
+#[test]
+fn unknown_section_is_named() {
+    let msg = parse_err("modle:\n  device: cpu\n").to_string();
+    assert!(msg.contains("unknown field `modle`"), "{msg}");
+}
+
+#[test]
+fn wrong_type_names_the_dotted_key() {
+    let e = parse_err("detector:\n  confidence: high\n");
+    assert_eq!(e.key(), Some("detector.confidence"));
+    assert!(e.to_string().starts_with("detector.confidence: invalid type"), "{e}");
+}
+
+#[test]
+fn bad_device_names_the_key() {
+    let e = parse_err("model:\n  device: tpu\n");
+    assert_eq!(e.key(), Some("model.device"));
+    assert!(e.to_string().contains("unknown device 'tpu'"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_are_refused_with_their_key() {
+    for (yaml, key) in [
+        ("ingest:\n  sample_fps: 0\n", "ingest.sample_fps"),
+        ("ingest:\n  sample_fps: .nan\n", "ingest.sample_fps"),
+        ("ingest:\n  queue_capacity: 0\n", "ingest.queue_capacity"),
+        ("detector:\n  input_size: 100\n", "detector.input_size"),
+        ("detector:\n  iou: 1.5\n", "detector.iou"),
+        ("scoring:\n  top_k: 0\n", "scoring.top_k"),
+    ] {
+        let e = parse_err(yaml);
+        assert_eq!(e.key(), Some(key), "{yaml}: {e}");
+    }
+}
+
+#[test]
+fn file_errors_name_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "ingest:\n  sample_fps: [1, 2]\n").expect("write");
+    let msg = Config::from_file(&path).expect_err("bad").to_string();
+    assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("ingest.sample_fps"), "{msg}");
+
+    let missing = dir.path().join("nope.yaml");
+    let msg = Config::from_file(&missing).expect_err("missing").to_string();
+    assert!(msg.contains("cannot read config file") && msg.contains("nope.yaml"), "{msg}");
+}
+
+#[test]
+fn missing_files_are_listed_by_key() {
+    let c = Config::from_yaml("model:\n  weights: /no/such/w.safetensors\n", Path::new("/"))
+        .expect("valid");
+    let missing = c.missing_files();
+    assert!(missing.iter().any(|(k, _)| *k == "model.weights"), "{missing:?}");
+}
