@@ -1,0 +1,25 @@
+//! SA-CLIP on libtorch: CLIP image and text towers, the CLIP BPE tokenizer, the SA-CLIP heads
+//! (SVO pooling and projection, ROI features with box-position embeddings) and weight I/O.
+//!
+//! Parameter names follow Hugging Face `CLIPModel` (`vision_model.*`, `text_model.*`,
+//! `visual_projection`, `text_projection`, `logit_scale`) so that real CLIP weights map onto
+//! them; the SA-CLIP heads add `svo_projection.*`, `roi_box_embedding.*` and `roi_projection.*`.
+
+mod config;
+mod error;
+mod heads;
+mod layers;
+mod preprocess;
+mod sa_clip;
+mod text;
+mod tokenizer;
+mod vision;
+mod weights;
+
+pub use config::{SaClipConfig, TextConfig, VisionConfig};
+pub use error::ModelError;
+pub use heads::{BOX_FEATURES, box_position};
+pub use preprocess::{CLIP_MEAN, CLIP_STD, crop_rois, frame_to_tensor, preprocess_image};
+pub use sa_clip::{SaClip, TextOutput};
+pub use tokenizer::{ClipTokenizer, SvoSpans, TokenSpan};
+pub use weights::config_path_for;

@@ -1,0 +1,143 @@
+//! Model shapes: the ViT-B/32 shape of real CLIP and a tiny shape for tests.
+
+use serde::{Deserialize, Serialize};
+
+/// Shape of the CLIP image tower (a ViT).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionConfig {
+    /// Input side in pixels.
+    pub image_size: i64,
+    /// Patch side in pixels.
+    pub patch_size: i64,
+    /// Transformer width.
+    pub hidden_size: i64,
+    /// MLP width.
+    pub intermediate_size: i64,
+    /// Transformer layers.
+    pub num_layers: i64,
+    /// Attention heads.
+    pub num_heads: i64,
+    /// Layer-norm epsilon.
+    pub layer_norm_eps: f64,
+}
+
+/// Shape of the CLIP text tower.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextConfig {
+    /// Vocabulary size (49408 for CLIP's BPE).
+    pub vocab_size: i64,
+    /// Context length in tokens.
+    pub max_position_embeddings: i64,
+    /// Transformer width.
+    pub hidden_size: i64,
+    /// MLP width.
+    pub intermediate_size: i64,
+    /// Transformer layers.
+    pub num_layers: i64,
+    /// Attention heads.
+    pub num_heads: i64,
+    /// Layer-norm epsilon.
+    pub layer_norm_eps: f64,
+    /// Id of the end-of-text token, whose state is the sentence feature.
+    pub eos_token_id: i64,
+}
+
+/// Shape of a whole SA-CLIP model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaClipConfig {
+    /// A free-form name shown in logs (e.g. "tiny-random-untrained").
+    pub name: String,
+    /// Image tower.
+    pub vision: VisionConfig,
+    /// Text tower.
+    pub text: TextConfig,
+    /// Width of the shared embedding space (each half of `u` and `v`).
+    pub projection_dim: i64,
+    /// Initial value of the (log) logit scale, ln(1/0.07) in CLIP.
+    pub logit_scale_init: f64,
+}
+
+impl SaClipConfig {
+    /// The shape of OpenAI CLIP ViT-B/32 with SA-CLIP heads.
+    pub fn vit_b32() -> Self {
+        Self {
+            name: "sa-clip-vit-b32".into(),
+            vision: VisionConfig {
+                image_size: 224,
+                patch_size: 32,
+                hidden_size: 768,
+                intermediate_size: 3072,
+                num_layers: 12,
+                num_heads: 12,
+                layer_norm_eps: 1e-5,
+            },
+            text: TextConfig {
+                vocab_size: 49408,
+                max_position_embeddings: 77,
+                hidden_size: 512,
+                intermediate_size: 2048,
+                num_layers: 12,
+                num_heads: 8,
+                layer_norm_eps: 1e-5,
+                eos_token_id: 49407,
+            },
+            projection_dim: 512,
+            logit_scale_init: 2.6592,
+        }
+    }
+
+    /// A tiny shape (same tokenizer, 224 px input) for tests and the bundled random model.
+    pub fn tiny() -> Self {
+        Self {
+            name: "sa-clip-tiny".into(),
+            vision: VisionConfig {
+                image_size: 224,
+                patch_size: 32,
+                hidden_size: 64,
+                intermediate_size: 128,
+                num_layers: 2,
+                num_heads: 4,
+                layer_norm_eps: 1e-5,
+            },
+            text: TextConfig {
+                vocab_size: 49408,
+                max_position_embeddings: 77,
+                hidden_size: 32,
+                intermediate_size: 64,
+                num_layers: 2,
+                num_heads: 4,
+                layer_norm_eps: 1e-5,
+                eos_token_id: 49407,
+            },
+            projection_dim: 32,
+            logit_scale_init: 2.6592,
+        }
+    }
+
+    /// Patches per image side.
+    pub fn grid(&self) -> i64 {
+        self.vision.image_size / self.vision.patch_size
+    }
+
+    /// Checks the shape is self-consistent (widths divisible by heads, etc.).
+    pub fn validate(&self) -> Result<(), String> {
+        let v = &self.vision;
+        let t = &self.text;
+        let checks = [
+            (v.image_size > 0 && v.patch_size > 0, "vision sizes must be positive"),
+            (v.image_size % v.patch_size == 0, "vision.image_size must be a multiple of patch_size"),
+            (v.num_heads > 0 && v.hidden_size % v.num_heads == 0, "vision.hidden_size must divide by num_heads"),
+            (t.num_heads > 0 && t.hidden_size % t.num_heads == 0, "text.hidden_size must divide by num_heads"),
+            (t.eos_token_id >= 0 && t.eos_token_id < t.vocab_size, "text.eos_token_id must be inside the vocabulary"),
+            (t.max_position_embeddings >= 3, "text.max_position_embeddings must be at least 3"),
+            (self.projection_dim > 0, "projection_dim must be positive"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, msg)) => Err((*msg).to_string()),
+            None => Ok(()),
+        }
+    }
+}

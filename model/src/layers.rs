@@ -1,0 +1,123 @@
+//! The pre-norm transformer shared by both CLIP towers (Hugging Face CLIP layout).
+
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+/// Multi-head self-attention with fused scaled-dot-product attention.
+#[derive(Debug)]
+struct Attention {
+    q: nn::Linear,
+    k: nn::Linear,
+    v: nn::Linear,
+    out: nn::Linear,
+    heads: i64,
+}
+
+impl Attention {
+    fn new(p: nn::Path, width: i64, heads: i64) -> Self {
+        let lin = |name: &str| nn::linear(&p / name, width, width, Default::default());
+        Self {
+            q: lin("q_proj"),
+            k: lin("k_proj"),
+            v: lin("v_proj"),
+            out: lin("out_proj"),
+            heads,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
+        let (b, n, d) = x.size3().unwrap_or((0, 0, 0));
+        let split = |t: Tensor| t.view([b, n, self.heads, d / self.heads]).transpose(1, 2);
+        let q = split(self.q.forward(x));
+        let k = split(self.k.forward(x));
+        let v = split(self.v.forward(x));
+        let y = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            causal,
+            None,
+            false,
+        );
+        self.out.forward(&y.transpose(1, 2).reshape([b, n, d]))
+    }
+}
+
+/// CLIP's GELU approximation: x * sigmoid(1.702 x).
+fn quick_gelu(x: &Tensor) -> Tensor {
+    x * (x * 1.702).sigmoid()
+}
+
+/// One pre-norm transformer block.
+#[derive(Debug)]
+struct EncoderLayer {
+    ln1: nn::LayerNorm,
+    attn: Attention,
+    ln2: nn::LayerNorm,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl EncoderLayer {
+    fn new(p: nn::Path, width: i64, mlp: i64, heads: i64, eps: f64) -> Self {
+        let ln = |name: &str| layer_norm(&p / name, width, eps);
+        Self {
+            ln1: ln("layer_norm1"),
+            attn: Attention::new(&p / "self_attn", width, heads),
+            ln2: ln("layer_norm2"),
+            fc1: nn::linear(&p / "mlp" / "fc1", width, mlp, Default::default()),
+            fc2: nn::linear(&p / "mlp" / "fc2", mlp, width, Default::default()),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
+        let x = x + self.attn.forward(&self.ln1.forward(x), causal);
+        let h = quick_gelu(&self.fc1.forward(&self.ln2.forward(&x)));
+        x + self.fc2.forward(&h)
+    }
+}
+
+/// A stack of transformer blocks (`encoder.layers.N.*`).
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    layers: Vec<EncoderLayer>,
+}
+
+/// Width, MLP width, layers, heads and layer-norm epsilon of an encoder.
+pub(crate) struct EncoderShape {
+    pub width: i64,
+    pub mlp: i64,
+    pub layers: i64,
+    pub heads: i64,
+    pub eps: f64,
+}
+
+impl Encoder {
+    pub(crate) fn new(p: nn::Path, s: &EncoderShape) -> Self {
+        let layers = (0..s.layers)
+            .map(|i| EncoderLayer::new(&p / "layers" / i, s.width, s.mlp, s.heads, s.eps))
+            .collect();
+        Self { layers }
+    }
+
+    /// Runs all blocks; `causal` masks attention to earlier positions (text tower).
+    pub(crate) fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
+        self.layers
+            .iter()
+            .fold(x.shallow_clone(), |h, layer| layer.forward(&h, causal))
+    }
+}
+
+/// A layer norm with CLIP's epsilon.
+pub(crate) fn layer_norm(p: nn::Path, width: i64, eps: f64) -> nn::LayerNorm {
+    nn::layer_norm(
+        p,
+        vec![width],
+        nn::LayerNormConfig {
+            eps,
+            ..Default::default()
+        },
+    )
+}
