@@ -142,7 +142,7 @@ impl Config {
         let i = &self.ingest;
         check(
             "detector.input_size",
-            d.input_size >= 32 && d.input_size % 32 == 0,
+            d.input_size >= 32 && d.input_size.is_multiple_of(32),
             "must be a positive multiple of 32",
         )?;
         check(

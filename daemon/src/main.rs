@@ -1,1 +1,123 @@
-fn main() {}
+//! `saclipd`: the SA-CLIP traffic-anomaly daemon's command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use saclip_config::Config;
+use saclip_daemon::logging::{self, LogFormat};
+use saclip_daemon::replay::{Engine, replay};
+use saclip_daemon::scoring::{Descriptions, DescriptionKind};
+use saclip_daemon::sink::JsonLines;
+use saclip_model::ClipTokenizer;
+
+const EXAMPLES: &str = "Examples:
+  # Score a recorded drive with the bundled model; records (JSON lines) on stdout
+  saclipd replay fixtures/media/vtest-4s.mp4
+
+  # Use a config file and write the records to a file
+  saclipd replay drive.mp4 --config config/saclipd.example.yaml --out drive.jsonl
+
+  # Validate a config file and the files it names
+  saclipd check-config config/saclipd.example.yaml
+
+The config keys and their defaults are documented in config/saclipd.example.yaml.";
+
+#[derive(Parser)]
+#[command(name = "saclipd", version, about = "SA-CLIP traffic-anomaly daemon", after_help = EXAMPLES)]
+struct Cli {
+    /// Log format on stderr (RUST_LOG sets the level, default info).
+    #[arg(long, value_enum, default_value = "pretty", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a recorded video file and write one JSON record per sampled frame.
+    #[command(after_help = EXAMPLES)]
+    Replay {
+        /// The video file (any container and codec GStreamer decodes).
+        video: PathBuf,
+        /// YAML config file (defaults: config/saclipd.example.yaml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write records to this file instead of stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Stream id in the records (default: the file name without extension).
+        #[arg(long)]
+        stream_id: Option<String>,
+    },
+    /// Validate a config file, its description hierarchy and the files it names.
+    #[command(after_help = EXAMPLES)]
+    CheckConfig {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::from_file(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Replay { video, config, out, stream_id } => {
+            let config = load_config(config.as_ref())?;
+            let stream = stream_id.unwrap_or_else(|| {
+                video
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "replay".into())
+            });
+            let mut sink = match &out {
+                Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
+                None => JsonLines::stdout(),
+            };
+            let mut engine = Engine::load(&config).context("loading the detector and model")?;
+            let summary = replay(&mut engine, &config, &video, &stream, &mut sink)
+                .with_context(|| format!("replay of {} failed", video.display()))?;
+            tracing::info!(
+                decoded = summary.decoded,
+                sampled = summary.sampled,
+                scored = summary.scored,
+                "replay finished"
+            );
+        }
+        Command::CheckConfig { file } => check_config(&file)?,
+    }
+    Ok(())
+}
+
+fn check_config(file: &PathBuf) -> anyhow::Result<()> {
+    let config = Config::from_file(file)?;
+    let missing = config.missing_files();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|(key, path)| format!("{key}: {} does not exist", path.display()))
+            .collect();
+        bail!("{}: {}", file.display(), list.join("; "));
+    }
+    let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
+    let tok = ClipTokenizer::new(77);
+    for d in &descriptions.items {
+        tok.svo_spans(&d.text, &d.subject, &d.relation, &d.object)
+            .with_context(|| format!("descriptions {}", descriptions.path.display()))?;
+    }
+    let abnormal = descriptions.items.iter().filter(|d| d.kind == DescriptionKind::Abnormal).count();
+    println!(
+        "{}: ok ({} descriptions, {} abnormal)",
+        file.display(),
+        descriptions.items.len(),
+        abnormal
+    );
+    Ok(())
+}

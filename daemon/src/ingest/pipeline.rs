@@ -1,0 +1,119 @@
+//! The decoding pipeline, built element by element (no user string reaches a launch line):
+//! `uridecodebin ! videoconvert ! videoscale ! capsfilter(RGB) ! appsink`.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+/// A built, not yet started pipeline and its frame sink.
+pub(crate) struct DecodePipeline {
+    pub pipeline: gst::Pipeline,
+    pub sink: gst_app::AppSink,
+}
+
+/// Frames the appsink holds before it pushes back on the decoder.
+const SINK_BUFFERS: u32 = 4;
+
+/// Builds the pipeline for `uri`, scaling frames so their longest side is at most `max_side`
+/// (0 keeps the native size).
+pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> {
+    gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
+    let make = |factory: &str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| format!("GStreamer element '{factory}' is not installed (run `make setup`)"))
+    };
+    let pipeline = gst::Pipeline::new();
+    let decode = make("uridecodebin")?;
+    decode.set_property("uri", uri);
+    let convert = make("videoconvert")?;
+    let scale = make("videoscale")?;
+    let filter = make("capsfilter")?;
+    filter.set_property("caps", rgb_caps(None));
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .max_buffers(SINK_BUFFERS)
+        .drop(false)
+        .build();
+    pipeline
+        .add_many([&decode, &convert, &scale, &filter, sink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    gst::Element::link_many([&convert, &scale, &filter, sink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+
+    let pipeline_weak = pipeline.downgrade();
+    let convert_weak = convert.downgrade();
+    let filter_weak = filter.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let (Some(pipeline), Some(convert), Some(filter)) = (
+            pipeline_weak.upgrade(),
+            convert_weak.upgrade(),
+            filter_weak.upgrade(),
+        ) else {
+            return;
+        };
+        let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)));
+        let is_video = caps
+            .as_ref()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if is_video {
+            if let Some(size) = caps.as_ref().and_then(|c| scaled_size(c, max_side)) {
+                filter.set_property("caps", rgb_caps(Some(size)));
+            }
+            if let Some(sinkpad) = convert.static_pad("sink").filter(|p| !p.is_linked())
+                && let Err(e) = pad.link(&sinkpad)
+            {
+                tracing::warn!(error = ?e, "cannot link the decoded video pad");
+            }
+        } else {
+            // Audio and other streams go to a fakesink so they never block or fail the pipeline.
+            let Ok(fake) = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()
+            else {
+                return;
+            };
+            if pipeline.add(&fake).is_ok() {
+                let _ = fake.sync_state_with_parent();
+                if let Some(sinkpad) = fake.static_pad("sink") {
+                    let _ = pad.link(&sinkpad);
+                }
+            }
+        }
+    });
+    Ok(DecodePipeline { pipeline, sink })
+}
+
+fn rgb_caps(size: Option<(i32, i32)>) -> gst::Caps {
+    let mut caps = gst::Caps::builder("video/x-raw").field("format", "RGB");
+    if let Some((w, h)) = size {
+        caps = caps
+            .field("width", w)
+            .field("height", h)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+    }
+    caps.build()
+}
+
+/// The output size keeping the displayed aspect ratio with the longest side at most `max_side`;
+/// None when the frames already fit or the caps say nothing about size.
+fn scaled_size(caps: &gst::CapsRef, max_side: u32) -> Option<(i32, i32)> {
+    let s = caps.structure(0)?;
+    let w = s.get::<i32>("width").ok()?;
+    let h = s.get::<i32>("height").ok()?;
+    let par = s
+        .get::<gst::Fraction>("pixel-aspect-ratio")
+        .unwrap_or_else(|_| gst::Fraction::new(1, 1));
+    let display_w = f64::from(w) * f64::from(par.numer()) / f64::from(par.denom().max(1));
+    let (dw, dh) = (display_w, f64::from(h));
+    let longest = dw.max(dh);
+    if max_side == 0 || longest <= f64::from(max_side) {
+        return None;
+    }
+    let k = f64::from(max_side) / longest;
+    // Even sizes keep every colour conversion exact.
+    let even = |x: f64| ((x * k / 2.0).round() as i32 * 2).max(2);
+    Some((even(dw), even(dh)))
+}

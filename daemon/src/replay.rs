@@ -1,0 +1,170 @@
+//! Offline replay of a recorded drive: every sampled frame is detected, scored and written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use saclip_config::{Config, Device as ConfigDevice};
+use saclip_detector::{Detector, DetectorError, RgbView, YoloDetector, YoloOptions};
+use saclip_model::{ModelError, SaClip};
+
+use crate::ingest::{IngestError, IngestEvent, spawn_file};
+use crate::record::FrameRecord;
+use crate::scoring::{DescriptionError, Descriptions, ScoreError, Scorer};
+use crate::sink::{JsonLines, SinkError};
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The detector could not be loaded or failed.
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    /// The model could not be loaded.
+    #[error("model {}: {source}", path.display())]
+    Model { path: PathBuf, source: ModelError },
+    /// The description hierarchy was refused.
+    #[error(transparent)]
+    Descriptions(#[from] DescriptionError),
+    /// Scoring failed.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// The stream ended with an error.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// Records could not be written.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The requested device is not usable.
+    #[error("model.device {0}: {1}")]
+    Device(ConfigDevice, String),
+    /// The ingest thread could not start or died without reporting.
+    #[error("stream '{0}': {1}")]
+    Thread(String, String),
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Frames the decoder produced.
+    pub decoded: u64,
+    /// Frames kept by the sampler.
+    pub sampled: u64,
+    /// Frames scored and written.
+    pub scored: u64,
+}
+
+/// The detector and scorer, loaded once and used for every frame.
+pub struct Engine {
+    detector: YoloDetector,
+    scorer: Scorer,
+}
+
+fn tch_device(d: ConfigDevice) -> Result<tch::Device, ReplayError> {
+    match d {
+        ConfigDevice::Cpu => Ok(tch::Device::Cpu),
+        ConfigDevice::Cuda(n) => {
+            let count = tch::Cuda::device_count();
+            if (n as i64) < count {
+                Ok(tch::Device::Cuda(n))
+            } else {
+                Err(ReplayError::Device(d, format!("only {count} CUDA device(s) available")))
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Loads the detector, the model and the descriptions named by `config`.
+    pub fn load(config: &Config) -> Result<Self, ReplayError> {
+        if config.model.threads > 0 {
+            tch::set_num_threads(config.model.threads as i32);
+        }
+        let d = &config.detector;
+        let detector = YoloDetector::new(&YoloOptions {
+            model: d.model.clone(),
+            onnxruntime: d.onnxruntime.clone(),
+            input_size: d.input_size,
+            confidence: d.confidence,
+            iou: d.iou,
+            max_detections: d.max_detections,
+            threads: d.threads,
+        })?;
+        let device = tch_device(config.model.device)?;
+        let model = SaClip::load(&config.model.weights, device).map_err(|source| ReplayError::Model {
+            path: config.model.weights.clone(),
+            source,
+        })?;
+        tracing::info!(model = %model.config().name, device = ?device, "model loaded");
+        let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
+        let scorer = Scorer::new(model, descriptions, config.scoring.top_k)?;
+        Ok(Self { detector, scorer })
+    }
+
+    /// The scorer (descriptions and model).
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
+    }
+
+    /// Detects and scores one frame.
+    pub fn process(&mut self, frame: &crate::frame::Frame) -> Result<FrameRecord, ReplayError> {
+        let view = RgbView::new(&frame.rgb, frame.width, frame.height)?;
+        let detections = self.detector.detect(view)?;
+        let score = self.scorer.score(frame, &detections)?;
+        Ok(FrameRecord::new(frame, &detections, &score, self.scorer.descriptions()))
+    }
+}
+
+/// Replays the video at `video` as stream `stream`, writing one record per sampled frame.
+///
+/// Records already written are flushed even when the replay fails part-way.
+pub fn replay(
+    engine: &mut Engine,
+    config: &Config,
+    video: &Path,
+    stream: &str,
+    sink: &mut JsonLines,
+) -> Result<ReplaySummary, ReplayError> {
+    let result = run(engine, config, video, stream, sink);
+    let flushed = sink.flush();
+    let summary = result?;
+    flushed?;
+    Ok(summary)
+}
+
+fn run(
+    engine: &mut Engine,
+    config: &Config,
+    video: &Path,
+    stream: &str,
+    sink: &mut JsonLines,
+) -> Result<ReplaySummary, ReplayError> {
+    let (rx, handle) = spawn_file(stream, video, &config.ingest)
+        .map_err(|e| ReplayError::Thread(stream.into(), e.to_string()))?;
+    let mut scored = 0;
+    let mut end = None;
+    for event in rx.iter() {
+        match event {
+            IngestEvent::Frame(frame) => {
+                let record = engine.process(&frame)?;
+                sink.write(&record)?;
+                scored += 1;
+            }
+            IngestEvent::End(e) => {
+                end = Some(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let _ = handle.join();
+    let end = end.ok_or_else(|| {
+        ReplayError::Thread(stream.into(), "the ingest thread ended without a report".into())
+    })?;
+    let stream_id: Arc<str> = end.stream;
+    tracing::info!(stream = %stream_id, decoded = end.decoded, sampled = end.sampled, scored, "stream ended");
+    end.result?;
+    Ok(ReplaySummary {
+        decoded: end.decoded,
+        sampled: end.sampled,
+        scored,
+    })
+}

@@ -1,0 +1,66 @@
+//! Record sinks: JSON lines on stdout or in a file.
+
+use std::fs::File;
+use std::io::{self, BufWriter, LineWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Writes one JSON object per line.
+pub struct JsonLines {
+    out: Box<dyn Write + Send>,
+    target: String,
+}
+
+impl JsonLines {
+    /// A sink on standard output, flushed line by line so a reader sees each record at once.
+    pub fn stdout() -> Self {
+        Self {
+            out: Box::new(LineWriter::new(io::stdout())),
+            target: "stdout".into(),
+        }
+    }
+
+    /// A sink writing (and truncating) the file at `path`.
+    pub fn file(path: &Path) -> io::Result<Self> {
+        let f = File::create(path)?;
+        Ok(Self {
+            out: Box::new(BufWriter::new(f)),
+            target: path.display().to_string(),
+        })
+    }
+
+    /// A sink on any writer (tests, pipes).
+    pub fn writer(out: Box<dyn Write + Send>, target: &str) -> Self {
+        Self {
+            out,
+            target: target.to_string(),
+        }
+    }
+
+    /// Appends one record.
+    pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), SinkError> {
+        serde_json::to_writer(&mut self.out, record).map_err(|e| self.error(io::Error::other(e)))?;
+        self.out.write_all(b"\n").map_err(|e| self.error(e))
+    }
+
+    /// Pushes everything written so far to its destination.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| self.error(e))
+    }
+
+    fn error(&self, source: io::Error) -> SinkError {
+        SinkError {
+            target: PathBuf::from(&self.target),
+            source,
+        }
+    }
+}
+
+/// A record could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write records to {}: {source}", target.display())]
+pub struct SinkError {
+    target: PathBuf,
+    source: io::Error,
+}
