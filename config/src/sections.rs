@@ -150,8 +150,16 @@ impl Config {
             d.confidence > 0.0 && d.confidence <= 1.0,
             "must be in (0, 1]",
         )?;
-        check("detector.iou", d.iou > 0.0 && d.iou <= 1.0, "must be in (0, 1]")?;
-        check("detector.max_detections", d.max_detections >= 1, "must be at least 1")?;
+        check(
+            "detector.iou",
+            d.iou > 0.0 && d.iou <= 1.0,
+            "must be in (0, 1]",
+        )?;
+        check(
+            "detector.max_detections",
+            d.max_detections >= 1,
+            "must be at least 1",
+        )?;
         check("detector.threads", d.threads >= 1, "must be at least 1")?;
         check(
             "ingest.sample_fps",
@@ -163,9 +171,21 @@ impl Config {
             i.max_side == 0 || i.max_side >= 32,
             "must be 0 (native size) or at least 32",
         )?;
-        check("ingest.queue_capacity", i.queue_capacity >= 1, "must be at least 1")?;
-        check("ingest.stall_timeout_ms", i.stall_timeout_ms >= 100, "must be at least 100")?;
-        check("scoring.top_k", self.scoring.top_k >= 1, "must be at least 1")?;
+        check(
+            "ingest.queue_capacity",
+            i.queue_capacity >= 1,
+            "must be at least 1",
+        )?;
+        check(
+            "ingest.stall_timeout_ms",
+            i.stall_timeout_ms >= 100,
+            "must be at least 100",
+        )?;
+        check(
+            "scoring.top_k",
+            self.scoring.top_k >= 1,
+            "must be at least 1",
+        )?;
         Ok(())
     }
 }

@@ -43,7 +43,10 @@ fn unknown_key_is_named() {
     assert_eq!(e.key(), Some("ingest.sample_fsp"));
     let msg = e.to_string();
     assert!(msg.contains("sample_fsp"), "{msg}");
-    assert!(msg.contains("sample_fps"), "should suggest the valid keys: {msg}");
+    assert!(
+        msg.contains("sample_fps"),
+        "should suggest the valid keys: {msg}"
+    );
 }
 
 #[test]
@@ -56,7 +59,11 @@ fn unknown_section_is_named() {
 fn wrong_type_names_the_dotted_key() {
     let e = parse_err("detector:\n  confidence: high\n");
     assert_eq!(e.key(), Some("detector.confidence"));
-    assert!(e.to_string().starts_with("detector.confidence: invalid type"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("detector.confidence: invalid type"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -91,14 +98,25 @@ fn file_errors_name_the_file() {
     assert!(msg.contains("ingest.sample_fps"), "{msg}");
 
     let missing = dir.path().join("nope.yaml");
-    let msg = Config::from_file(&missing).expect_err("missing").to_string();
-    assert!(msg.contains("cannot read config file") && msg.contains("nope.yaml"), "{msg}");
+    let msg = Config::from_file(&missing)
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        msg.contains("cannot read config file") && msg.contains("nope.yaml"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn missing_files_are_listed_by_key() {
-    let c = Config::from_yaml("model:\n  weights: /no/such/w.safetensors\n", Path::new("/"))
-        .expect("valid");
+    let c = Config::from_yaml(
+        "model:\n  weights: /no/such/w.safetensors\n",
+        Path::new("/"),
+    )
+    .expect("valid");
     let missing = c.missing_files();
-    assert!(missing.iter().any(|(k, _)| *k == "model.weights"), "{missing:?}");
+    assert!(
+        missing.iter().any(|(k, _)| *k == "model.weights"),
+        "{missing:?}"
+    );
 }

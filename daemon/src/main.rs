@@ -1,13 +1,13 @@
 //! `saclipd`: the SA-CLIP traffic-anomaly daemon's command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use saclip_config::Config;
 use saclip_daemon::logging::{self, LogFormat};
 use saclip_daemon::replay::{Engine, replay};
-use saclip_daemon::scoring::{Descriptions, DescriptionKind};
+use saclip_daemon::scoring::{DescriptionKind, Descriptions};
 use saclip_daemon::sink::JsonLines;
 use saclip_model::ClipTokenizer;
 
@@ -69,7 +69,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     match cli.command {
-        Command::Replay { video, config, out, stream_id } => {
+        Command::Replay {
+            video,
+            config,
+            out,
+            stream_id,
+        } => {
             let config = load_config(config.as_ref())?;
             let stream = stream_id.unwrap_or_else(|| {
                 video
@@ -78,7 +83,9 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or_else(|| "replay".into())
             });
             let mut sink = match &out {
-                Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
+                Some(p) => {
+                    JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?
+                }
                 None => JsonLines::stdout(),
             };
             let mut engine = Engine::load(&config).context("loading the detector and model")?;
@@ -96,7 +103,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_config(file: &PathBuf) -> anyhow::Result<()> {
+fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = Config::from_file(file)?;
     let missing = config.missing_files();
     if !missing.is_empty() {
@@ -112,7 +119,11 @@ fn check_config(file: &PathBuf) -> anyhow::Result<()> {
         tok.svo_spans(&d.text, &d.subject, &d.relation, &d.object)
             .with_context(|| format!("descriptions {}", descriptions.path.display()))?;
     }
-    let abnormal = descriptions.items.iter().filter(|d| d.kind == DescriptionKind::Abnormal).count();
+    let abnormal = descriptions
+        .items
+        .iter()
+        .filter(|d| d.kind == DescriptionKind::Abnormal)
+        .count();
     println!(
         "{}: ok ({} descriptions, {} abnormal)",
         file.display(),

@@ -64,7 +64,12 @@ pub struct BoxRecord {
 
 impl FrameRecord {
     /// Assembles the record of `frame` from its detections and scores.
-    pub fn new(frame: &Frame, detections: &[Detection], score: &FrameScore, descriptions: &Descriptions) -> Self {
+    pub fn new(
+        frame: &Frame,
+        detections: &[Detection],
+        score: &FrameScore,
+        descriptions: &Descriptions,
+    ) -> Self {
         let slot = |det: usize| score.used_boxes.iter().position(|&u| u == det);
         let top = score
             .top

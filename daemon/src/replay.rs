@@ -20,7 +20,10 @@ pub enum ReplayError {
     Detector(#[from] DetectorError),
     /// The model could not be loaded.
     #[error("model {}: {source}", path.display())]
-    Model { path: PathBuf, source: ModelError },
+    Model {
+        path: PathBuf,
+        source: Box<ModelError>,
+    },
     /// The description hierarchy was refused.
     #[error(transparent)]
     Descriptions(#[from] DescriptionError),
@@ -66,7 +69,10 @@ fn tch_device(d: ConfigDevice) -> Result<tch::Device, ReplayError> {
             if (n as i64) < count {
                 Ok(tch::Device::Cuda(n))
             } else {
-                Err(ReplayError::Device(d, format!("only {count} CUDA device(s) available")))
+                Err(ReplayError::Device(
+                    d,
+                    format!("only {count} CUDA device(s) available"),
+                ))
             }
         }
     }
@@ -89,10 +95,11 @@ impl Engine {
             threads: d.threads,
         })?;
         let device = tch_device(config.model.device)?;
-        let model = SaClip::load(&config.model.weights, device).map_err(|source| ReplayError::Model {
-            path: config.model.weights.clone(),
-            source,
-        })?;
+        let model =
+            SaClip::load(&config.model.weights, device).map_err(|source| ReplayError::Model {
+                path: config.model.weights.clone(),
+                source: Box::new(source),
+            })?;
         tracing::info!(model = %model.config().name, device = ?device, "model loaded");
         let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
         let scorer = Scorer::new(model, descriptions, config.scoring.top_k)?;
@@ -109,7 +116,12 @@ impl Engine {
         let view = RgbView::new(&frame.rgb, frame.width, frame.height)?;
         let detections = self.detector.detect(view)?;
         let score = self.scorer.score(frame, &detections)?;
-        Ok(FrameRecord::new(frame, &detections, &score, self.scorer.descriptions()))
+        Ok(FrameRecord::new(
+            frame,
+            &detections,
+            &score,
+            self.scorer.descriptions(),
+        ))
     }
 }
 
@@ -157,7 +169,10 @@ fn run(
     drop(rx);
     let _ = handle.join();
     let end = end.ok_or_else(|| {
-        ReplayError::Thread(stream.into(), "the ingest thread ended without a report".into())
+        ReplayError::Thread(
+            stream.into(),
+            "the ingest thread ended without a report".into(),
+        )
     })?;
     let stream_id: Arc<str> = end.stream;
     tracing::info!(stream = %stream_id, decoded = end.decoded, sampled = end.sampled, scored, "stream ended");

@@ -40,7 +40,8 @@ impl JsonLines {
 
     /// Appends one record.
     pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), SinkError> {
-        serde_json::to_writer(&mut self.out, record).map_err(|e| self.error(io::Error::other(e)))?;
+        serde_json::to_writer(&mut self.out, record)
+            .map_err(|e| self.error(io::Error::other(e)))?;
         self.out.write_all(b"\n").map_err(|e| self.error(e))
     }
 

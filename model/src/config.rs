@@ -127,12 +127,30 @@ impl SaClipConfig {
         let v = &self.vision;
         let t = &self.text;
         let checks = [
-            (v.image_size > 0 && v.patch_size > 0, "vision sizes must be positive"),
-            (v.image_size % v.patch_size == 0, "vision.image_size must be a multiple of patch_size"),
-            (v.num_heads > 0 && v.hidden_size % v.num_heads == 0, "vision.hidden_size must divide by num_heads"),
-            (t.num_heads > 0 && t.hidden_size % t.num_heads == 0, "text.hidden_size must divide by num_heads"),
-            (t.eos_token_id >= 0 && t.eos_token_id < t.vocab_size, "text.eos_token_id must be inside the vocabulary"),
-            (t.max_position_embeddings >= 3, "text.max_position_embeddings must be at least 3"),
+            (
+                v.image_size > 0 && v.patch_size > 0,
+                "vision sizes must be positive",
+            ),
+            (
+                v.image_size % v.patch_size == 0,
+                "vision.image_size must be a multiple of patch_size",
+            ),
+            (
+                v.num_heads > 0 && v.hidden_size % v.num_heads == 0,
+                "vision.hidden_size must divide by num_heads",
+            ),
+            (
+                t.num_heads > 0 && t.hidden_size % t.num_heads == 0,
+                "text.hidden_size must divide by num_heads",
+            ),
+            (
+                t.eos_token_id >= 0 && t.eos_token_id < t.vocab_size,
+                "text.eos_token_id must be inside the vocabulary",
+            ),
+            (
+                t.max_position_embeddings >= 3,
+                "text.max_position_embeddings must be at least 3",
+            ),
             (self.projection_dim > 0, "projection_dim must be positive"),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -1,8 +1,8 @@
 //! SA-CLIP heads: SVO pooling and projection (paper eq. 2-4) and ROI features with a
 //! box-position embedding (eq. 6-7).
 
-use tch::nn::{self, Module};
 use tch::Tensor;
+use tch::nn::{self, Module};
 
 /// Values describing one box position: x1, y1, x2, y2 normalised to 0..1, and area fraction.
 pub const BOX_FEATURES: i64 = 5;
@@ -36,7 +36,9 @@ impl SvoHead {
     /// the three parts are averaged (eq. 3) and projected (eq. 4).
     pub(crate) fn forward(&self, states: &Tensor, masks: &Tensor) -> Tensor {
         let masks = masks.to_kind(states.kind());
-        let counts = masks.sum_dim_intlist(-1, true, states.kind()).clamp_min(1.0);
+        let counts = masks
+            .sum_dim_intlist(-1, true, states.kind())
+            .clamp_min(1.0);
         let parts = masks.bmm(states) / counts;
         self.proj.forward(&parts.mean_dim(1, false, states.kind()))
     }
@@ -56,7 +58,12 @@ pub(crate) struct RoiHead {
 impl RoiHead {
     pub(crate) fn new(p: nn::Path, dim: i64) -> Self {
         Self {
-            box_embed: nn::linear(&p / "roi_box_embedding", BOX_FEATURES, dim, Default::default()),
+            box_embed: nn::linear(
+                &p / "roi_box_embedding",
+                BOX_FEATURES,
+                dim,
+                Default::default(),
+            ),
             proj: nn::linear(&p / "roi_projection", 2 * dim, dim, Default::default()),
         }
     }

@@ -1,7 +1,7 @@
 //! The pre-norm transformer shared by both CLIP towers (Hugging Face CLIP layout).
 
-use tch::nn::{self, Module};
 use tch::Tensor;
+use tch::nn::{self, Module};
 
 /// Multi-head self-attention with fused scaled-dot-product attention.
 #[derive(Debug)]

@@ -34,8 +34,14 @@ pub fn frame_to_tensor(
 
 fn normalize(x: &Tensor) -> Tensor {
     let opts = (Kind::Float, x.device());
-    let mean = Tensor::from_slice(&CLIP_MEAN).to_kind(opts.0).to_device(opts.1).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&CLIP_STD).to_kind(opts.0).to_device(opts.1).view([1, 3, 1, 1]);
+    let mean = Tensor::from_slice(&CLIP_MEAN)
+        .to_kind(opts.0)
+        .to_device(opts.1)
+        .view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&CLIP_STD)
+        .to_kind(opts.0)
+        .to_device(opts.1)
+        .view([1, 3, 1, 1]);
     (x - mean) / std
 }
 
@@ -62,7 +68,9 @@ pub fn preprocess_image(images: &Tensor, size: i64) -> Tensor {
 pub fn crop_rois(frame: &Tensor, boxes: &[[f32; 4]], size: i64) -> Result<Tensor, ModelError> {
     let dims = frame.size();
     if dims.len() != 3 || dims[0] != 3 {
-        return Err(ModelError::BadInput(format!("frame tensor must be [3, H, W], got {dims:?}")));
+        return Err(ModelError::BadInput(format!(
+            "frame tensor must be [3, H, W], got {dims:?}"
+        )));
     }
     let (h, w) = (dims[1], dims[2]);
     let crops: Vec<Tensor> = boxes
@@ -81,7 +89,10 @@ pub fn crop_rois(frame: &Tensor, boxes: &[[f32; 4]], size: i64) -> Result<Tensor
         })
         .collect();
     if crops.is_empty() {
-        return Ok(Tensor::zeros([0, 3, size, size], (Kind::Float, frame.device())));
+        return Ok(Tensor::zeros(
+            [0, 3, size, size],
+            (Kind::Float, frame.device()),
+        ));
     }
     Ok(normalize(&Tensor::cat(&crops, 0).clamp(0.0, 1.0)))
 }

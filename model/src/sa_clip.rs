@@ -48,10 +48,18 @@ impl SaClip {
         };
         let vision = VisionTower::new(&root / "vision_model", &config.vision);
         let text = TextTower::new(&root / "text_model", &config.text);
-        let visual_projection =
-            nn::linear(&root / "visual_projection", config.vision.hidden_size, p, no_bias);
-        let text_projection =
-            nn::linear(&root / "text_projection", config.text.hidden_size, p, no_bias);
+        let visual_projection = nn::linear(
+            &root / "visual_projection",
+            config.vision.hidden_size,
+            p,
+            no_bias,
+        );
+        let text_projection = nn::linear(
+            &root / "text_projection",
+            config.text.hidden_size,
+            p,
+            no_bias,
+        );
         let logit_scale = root.var("logit_scale", &[], nn::Init::Const(config.logit_scale_init));
         let svo = SvoHead::new(root.clone(), config.text.hidden_size, p);
         let roi = RoiHead::new(root.clone(), p);

@@ -4,7 +4,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::config::TextConfig;
-use crate::layers::{layer_norm, Encoder, EncoderShape};
+use crate::layers::{Encoder, EncoderShape, layer_norm};
 
 /// The causal text encoder (`text_model.*`).
 #[derive(Debug)]
@@ -20,7 +20,12 @@ impl TextTower {
     pub(crate) fn new(p: nn::Path, c: &TextConfig) -> Self {
         let e = &p / "embeddings";
         Self {
-            tokens: nn::embedding(&e / "token_embedding", c.vocab_size, c.hidden_size, Default::default()),
+            tokens: nn::embedding(
+                &e / "token_embedding",
+                c.vocab_size,
+                c.hidden_size,
+                Default::default(),
+            ),
             positions: nn::embedding(
                 &e / "position_embedding",
                 c.max_position_embeddings,

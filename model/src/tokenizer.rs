@@ -30,7 +30,10 @@ impl SvoSpans {
     /// 0/1 masks [3, len] marking each part's tokens, in subject, relation, object order.
     pub fn masks(&self, len: usize) -> Vec<f32> {
         let mut m = vec![0.0; 3 * len];
-        for (row, span) in [self.subject, self.relation, self.object].iter().enumerate() {
+        for (row, span) in [self.subject, self.relation, self.object]
+            .iter()
+            .enumerate()
+        {
             for pos in span.start..span.end.min(len) {
                 m[row * len + pos] = 1.0;
             }
@@ -47,7 +50,9 @@ pub struct ClipTokenizer {
 
 impl std::fmt::Debug for ClipTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipTokenizer").field("context", &self.context).finish()
+        f.debug_struct("ClipTokenizer")
+            .field("context", &self.context)
+            .finish()
     }
 }
 

@@ -1,10 +1,10 @@
 //! CLIP image tower: patch embedding, class token, positions, pre-LN, encoder, post-LN.
 
-use tch::nn::{self, Module};
 use tch::Tensor;
+use tch::nn::{self, Module};
 
 use crate::config::VisionConfig;
-use crate::layers::{layer_norm, Encoder, EncoderShape};
+use crate::layers::{Encoder, EncoderShape, layer_norm};
 
 /// The ViT image encoder (`vision_model.*`), pooled on the class token.
 #[derive(Debug)]
@@ -28,10 +28,14 @@ impl VisionTower {
         };
         Self {
             patch: nn::conv2d(&e / "patch_embedding", 3, c.hidden_size, c.patch_size, conv),
-            class_embedding: e.var("class_embedding", &[c.hidden_size], nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            }),
+            class_embedding: e.var(
+                "class_embedding",
+                &[c.hidden_size],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            ),
             positions: (&e / "position_embedding").var(
                 "weight",
                 &[grid * grid + 1, c.hidden_size],

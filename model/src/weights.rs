@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use tch::{nn::VarStore, Tensor};
+use tch::{Tensor, nn::VarStore};
 
 use crate::config::SaClipConfig;
 use crate::error::ModelError;

@@ -25,15 +25,21 @@ fn output_shapes_of_the_tiny_model() {
     assert_eq!(out.states.size(), [2, 77, c.text.hidden_size]);
     assert_eq!(out.embeds.size(), [2, c.projection_dim]);
 
-    let s1 = tok.svo_spans("a car hits a pedestrian", "car", "hits", "pedestrian").expect("svo");
-    let s2 = tok.svo_spans("a bus behind a truck", "bus", "behind", "truck").expect("svo");
+    let s1 = tok
+        .svo_spans("a car hits a pedestrian", "car", "hits", "pedestrian")
+        .expect("svo");
+    let s2 = tok
+        .svo_spans("a bus behind a truck", "bus", "behind", "truck")
+        .expect("svo");
     let masks: Vec<f32> = [s1.masks(77), s2.masks(77)].concat();
     let masks = Tensor::from_slice(&masks).view([2, 3, 77]);
     let u = tch::no_grad(|| m.text_feature(&ids, &masks));
     assert_eq!(u.size(), [2, 2 * c.projection_dim]);
 
-    let boxes = Tensor::from_slice(&box_position([10.0, 20.0, 110.0, 220.0], 400.0, 400.0)).view([1, 5]);
-    let r = tch::no_grad(|| m.roi_feature(&img.narrow(0, 0, 1), &boxes, &img.narrow(0, 1, 1), &boxes));
+    let boxes =
+        Tensor::from_slice(&box_position([10.0, 20.0, 110.0, 220.0], 400.0, 400.0)).view([1, 5]);
+    let r =
+        tch::no_grad(|| m.roi_feature(&img.narrow(0, 0, 1), &boxes, &img.narrow(0, 1, 1), &boxes));
     assert_eq!(r.size(), [1, c.projection_dim]);
     assert!((m.logit_scale() - 1.0 / 0.07).abs() < 0.01);
 }
@@ -58,14 +64,22 @@ fn svo_feature_depends_on_which_tokens_are_marked() {
     let tok = ClipTokenizer::new(77);
     let cap = "a car is parked in front of a truck";
     let ids = tok.encode_batch(&[cap, cap]);
-    let a = tok.svo_spans(cap, "car", "parked in front of", "truck").expect("svo");
+    let a = tok
+        .svo_spans(cap, "car", "parked in front of", "truck")
+        .expect("svo");
     let b = tok.svo_spans(cap, "car", "parked", "truck").expect("svo");
     let masks = Tensor::from_slice(&[a.masks(77), b.masks(77)].concat()).view([2, 3, 77]);
     let u = tch::no_grad(|| m.text_feature(&ids, &masks));
     let p = m.config().projection_dim;
     // Same sentence half, different SVO half.
-    let diff_sent = (u.get(0).narrow(0, 0, p) - u.get(1).narrow(0, 0, p)).abs().max().double_value(&[]);
-    let diff_svo = (u.get(0).narrow(0, p, p) - u.get(1).narrow(0, p, p)).abs().max().double_value(&[]);
+    let diff_sent = (u.get(0).narrow(0, 0, p) - u.get(1).narrow(0, 0, p))
+        .abs()
+        .max()
+        .double_value(&[]);
+    let diff_svo = (u.get(0).narrow(0, p, p) - u.get(1).narrow(0, p, p))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(diff_sent < 1e-6, "{diff_sent}");
     assert!(diff_svo > 1e-4, "{diff_svo}");
 }
@@ -76,7 +90,8 @@ fn roi_feature_tells_subject_from_object() {
     let a = Tensor::randn([1, 32], (Kind::Float, Device::Cpu));
     let b = Tensor::randn([1, 32], (Kind::Float, Device::Cpu));
     let ba = Tensor::from_slice(&box_position([0.0, 0.0, 50.0, 50.0], 100.0, 100.0)).view([1, 5]);
-    let bb = Tensor::from_slice(&box_position([50.0, 50.0, 100.0, 100.0], 100.0, 100.0)).view([1, 5]);
+    let bb =
+        Tensor::from_slice(&box_position([50.0, 50.0, 100.0, 100.0], 100.0, 100.0)).view([1, 5]);
     let ab = tch::no_grad(|| m.roi_feature(&a, &ba, &b, &bb));
     let ba_ = tch::no_grad(|| m.roi_feature(&b, &bb, &a, &ba));
     assert!((ab - ba_).abs().max().double_value(&[]) > 1e-4);
@@ -92,10 +107,18 @@ fn safetensors_round_trip_reproduces_outputs() {
     let back = SaClip::load(&path, Device::Cpu).expect("load");
     assert_eq!(back.config(), m.config());
     let pixels = Tensor::rand([1, 3, 224, 224], (Kind::Float, Device::Cpu));
-    let d = tch::no_grad(|| (m.encode_image(&pixels) - back.encode_image(&pixels)).abs().max());
+    let d = tch::no_grad(|| {
+        (m.encode_image(&pixels) - back.encode_image(&pixels))
+            .abs()
+            .max()
+    });
     assert_eq!(d.double_value(&[]), 0.0);
     let ids = ClipTokenizer::new(77).encode_batch(&["a truck"]);
-    let d = tch::no_grad(|| (m.encode_text(&ids).states - back.encode_text(&ids).states).abs().max());
+    let d = tch::no_grad(|| {
+        (m.encode_text(&ids).states - back.encode_text(&ids).states)
+            .abs()
+            .max()
+    });
     assert_eq!(d.double_value(&[]), 0.0);
 }
 
@@ -122,10 +145,16 @@ fn weight_errors_name_the_tensor_and_shape() {
 
     // A tensor of the wrong shape.
     let mut bad = kept;
-    bad.push(("visual_projection.weight".into(), Tensor::zeros([32, 65], (Kind::Float, Device::Cpu))));
+    bad.push((
+        "visual_projection.weight".into(),
+        Tensor::zeros([32, 65], (Kind::Float, Device::Cpu)),
+    ));
     Tensor::write_safetensors(&bad, &path).expect("write");
     let err = SaClip::load(&path, Device::Cpu).expect_err("bad shape");
-    assert!(err.to_string().contains("visual_projection.weight"), "{err}");
+    assert!(
+        err.to_string().contains("visual_projection.weight"),
+        "{err}"
+    );
     assert!(err.to_string().contains("[32, 65]"), "{err}");
 
     // Garbage instead of safetensors.
@@ -149,7 +178,10 @@ fn preprocessing_shapes_and_normalisation() {
     assert_eq!(x.size(), [1, 3, 224, 224]);
     // White normalises to (1 - mean) / std per channel.
     let red = x.double_value(&[0, 0, 100, 100]);
-    assert!((red - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-3, "{red}");
+    assert!(
+        (red - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-3,
+        "{red}"
+    );
 
     // A ROI crop of a frame whose left half is black and right half white.
     let mut img = vec![0u8; 100 * 50 * 3];
@@ -161,7 +193,8 @@ fn preprocessing_shapes_and_normalisation() {
         }
     }
     let f = frame_to_tensor(&img, 100, 50, Device::Cpu).expect("frame");
-    let rois = crop_rois(&f, &[[50.0, 0.0, 100.0, 50.0], [0.0, 0.0, 40.0, 50.0]], 224).expect("crop");
+    let rois =
+        crop_rois(&f, &[[50.0, 0.0, 100.0, 50.0], [0.0, 0.0, 40.0, 50.0]], 224).expect("crop");
     assert_eq!(rois.size(), [2, 3, 224, 224]);
     let white = (1.0 - 0.48145466) / 0.26862954;
     let black = -0.48145466 / 0.26862954;

@@ -8,7 +8,9 @@ fn known_strings_match_openai_reference_ids() {
     // Ids from OpenAI's reference tokenizer (open_clip's tokenizer.py).
     assert_eq!(
         tok.bpe("A red car is parked to the left of a white truck!"),
-        [320, 736, 1615, 533, 16487, 531, 518, 1823, 539, 320, 1579, 4629, 256]
+        [
+            320, 736, 1615, 533, 16487, 531, 518, 1823, 539, 320, 1579, 4629, 256
+        ]
     );
     assert_eq!(tok.encode("Hi there"), [49406, 1883, 997, 49407]);
     assert_eq!(tok.encode(""), [49406, 49407]);
@@ -33,7 +35,9 @@ fn long_text_is_truncated_with_end_token_last() {
 fn svo_spans_cover_multi_word_relations_and_repeated_nouns() {
     let tok = ClipTokenizer::new(77);
     let caption = "a red car is parked in front of another car";
-    let s = tok.svo_spans(caption, "red car", "parked in front of", "car").expect("found");
+    let s = tok
+        .svo_spans(caption, "red car", "parked in front of", "car")
+        .expect("found");
     // ids: [sot, a, red, car, is, parked, in, front, of, another, car, eot]
     assert_eq!(s.subject, TokenSpan { start: 2, end: 4 });
     assert_eq!(s.relation, TokenSpan { start: 5, end: 9 });
@@ -51,7 +55,12 @@ fn svo_spans_of_multi_token_words() {
     let n = tok.bpe("motorcyclist").len();
     assert!(n > 1, "expected a multi-token word, got {n}");
     let s = tok
-        .svo_spans("a motorcyclist overtakes a bus", "motorcyclist", "overtakes", "bus")
+        .svo_spans(
+            "a motorcyclist overtakes a bus",
+            "motorcyclist",
+            "overtakes",
+            "bus",
+        )
         .expect("found");
     assert_eq!(s.subject.end - s.subject.start, n);
 }
@@ -59,7 +68,12 @@ fn svo_spans_of_multi_token_words() {
 #[test]
 fn missing_part_is_a_clear_error() {
     let tok = ClipTokenizer::new(77);
-    let err = tok.svo_spans("a car hits a pedestrian", "car", "hits", "truck").expect_err("no truck");
-    assert!(matches!(err, ModelError::SvoNotFound { part: "object", .. }), "{err}");
+    let err = tok
+        .svo_spans("a car hits a pedestrian", "car", "hits", "truck")
+        .expect_err("no truck");
+    assert!(
+        matches!(err, ModelError::SvoNotFound { part: "object", .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("\"truck\""), "{err}");
 }

@@ -38,12 +38,24 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
-        Command::Init { shape, seed, name, out } => {
+        Command::Init {
+            shape,
+            seed,
+            name,
+            out,
+        } => {
             let model = write_random(shape, seed, &name, &out)
                 .with_context(|| format!("writing model to {}", out.display()))?;
-            let params: i64 = model.var_store().variables().values().map(|t| t.numel() as i64).sum();
+            let params: i64 = model
+                .var_store()
+                .variables()
+                .values()
+                .map(|t| t.numel() as i64)
+                .sum();
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
         }
     }

@@ -19,9 +19,9 @@ const SINK_BUFFERS: u32 = 4;
 pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> {
     gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
     let make = |factory: &str| {
-        gst::ElementFactory::make(factory)
-            .build()
-            .map_err(|_| format!("GStreamer element '{factory}' is not installed (run `make setup`)"))
+        gst::ElementFactory::make(factory).build().map_err(|_| {
+            format!("GStreamer element '{factory}' is not installed (run `make setup`)")
+        })
     };
     let pipeline = gst::Pipeline::new();
     let decode = make("uridecodebin")?;

@@ -13,7 +13,10 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler keeping `fps` frames per second (a rate above the video's keeps every frame).
     pub fn new(fps: f64) -> Self {
-        Self { fps, last_bin: None }
+        Self {
+            fps,
+            last_bin: None,
+        }
     }
 
     /// Whether the frame at `pts_ns` is kept.
@@ -34,7 +37,11 @@ mod tests {
 
     fn kept(fps: f64, pts_ms: &[u64]) -> Vec<u64> {
         let mut s = Sampler::new(fps);
-        pts_ms.iter().copied().filter(|&ms| s.take(ms * 1_000_000)).collect()
+        pts_ms
+            .iter()
+            .copied()
+            .filter(|&ms| s.take(ms * 1_000_000))
+            .collect()
     }
 
     #[test]
@@ -52,7 +59,9 @@ mod tests {
     #[test]
     fn handles_29_97_fps_timestamps_and_repeats() {
         // 29.97 fps timestamps sampled at 10 fps: every third frame or so, never two per bin.
-        let pts: Vec<u64> = (0..30).map(|i| (i as f64 * 1000.0 / 29.97) as u64).collect();
+        let pts: Vec<u64> = (0..30)
+            .map(|i| (i as f64 * 1000.0 / 29.97) as u64)
+            .collect();
         let k = kept(10.0, &pts);
         assert_eq!(k.len(), 10);
         assert!(k.windows(2).all(|w| w[1] / 100 > w[0] / 100));

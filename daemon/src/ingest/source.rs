@@ -131,8 +131,8 @@ fn pump(
         .ok_or_else(|| pipeline_error("pipeline has no bus".into(), None))?;
     if p.pipeline.set_state(gst::State::Playing).is_err() {
         // The reason is on the bus.
-        let (message, detail) = bus_error(&bus)
-            .unwrap_or_else(|| ("the pipeline refused to start".into(), None));
+        let (message, detail) =
+            bus_error(&bus).unwrap_or_else(|| ("the pipeline refused to start".into(), None));
         return Err(pipeline_error(message, detail));
     }
     let stall = Duration::from_millis(config.stall_timeout_ms);
@@ -155,12 +155,17 @@ fn pump(
             }
             last_progress = Instant::now();
         }
-        match p.sink.try_pull_sample(gst::ClockTime::from_nseconds(PULL_SLICE.as_nanos() as u64)) {
+        match p
+            .sink
+            .try_pull_sample(gst::ClockTime::from_nseconds(PULL_SLICE.as_nanos() as u64))
+        {
             Some(sample) => {
                 last_progress = Instant::now();
                 let index = counts.decoded;
                 counts.decoded += 1;
-                let Some(buffer) = sample.buffer() else { continue };
+                let Some(buffer) = sample.buffer() else {
+                    continue;
+                };
                 // A frame without a timestamp takes its predecessor's, so it is never sampled
                 // out of order.
                 let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(last_pts);
@@ -168,8 +173,8 @@ fn pump(
                 if !sampler.take(pts) {
                     continue;
                 }
-                let frame = to_frame(stream, index, pts, &sample)
-                    .map_err(|m| pipeline_error(m, None))?;
+                let frame =
+                    to_frame(stream, index, pts, &sample).map_err(|m| pipeline_error(m, None))?;
                 counts.sampled += 1;
                 if tx.send(IngestEvent::Frame(frame)).is_err() {
                     // Nobody listens any more: stop decoding.
@@ -207,7 +212,12 @@ fn bus_error(bus: &gst::Bus) -> Option<(String, Option<String>)> {
 }
 
 /// Copies a sample's RGB pixels into a tightly packed frame (GStreamer pads rows to 4 bytes).
-fn to_frame(stream: &Arc<str>, index: u64, pts_ns: u64, sample: &gst::Sample) -> Result<Frame, String> {
+fn to_frame(
+    stream: &Arc<str>,
+    index: u64,
+    pts_ns: u64,
+    sample: &gst::Sample,
+) -> Result<Frame, String> {
     let caps = sample.caps().ok_or("decoded sample without caps")?;
     let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("bad caps: {e}"))?;
     let buffer = sample.buffer().ok_or("decoded sample without buffer")?;
@@ -215,7 +225,9 @@ fn to_frame(stream: &Arc<str>, index: u64, pts_ns: u64, sample: &gst::Sample) ->
         .map_err(|e| format!("cannot map frame: {e}"))?;
     let (w, h) = (info.width() as usize, info.height() as usize);
     let stride = vframe.plane_stride()[0] as usize;
-    let data = vframe.plane_data(0).map_err(|e| format!("cannot read frame: {e}"))?;
+    let data = vframe
+        .plane_data(0)
+        .map_err(|e| format!("cannot read frame: {e}"))?;
     let row = w * 3;
     if stride < row || data.len() < stride * (h - 1) + row {
         return Err(format!("frame buffer too small for {w}x{h} RGB"));

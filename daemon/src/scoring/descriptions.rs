@@ -141,7 +141,9 @@ impl Descriptions {
             }
         }
         if !items.iter().any(|d| d.kind == DescriptionKind::Abnormal) {
-            return Err(invalid("no abnormal description: the frame score needs at least one".into()));
+            return Err(invalid(
+                "no abnormal description: the frame score needs at least one".into(),
+            ));
         }
         Ok(Self {
             path: path.to_path_buf(),

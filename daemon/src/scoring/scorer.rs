@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use saclip_detector::Detection;
-use saclip_model::{ClipTokenizer, ModelError, SaClip, box_position, crop_rois, frame_to_tensor, preprocess_image};
+use saclip_model::{
+    ClipTokenizer, ModelError, SaClip, box_position, crop_rois, frame_to_tensor, preprocess_image,
+};
 use tch::{Kind, Tensor};
 
 use super::descriptions::{DescriptionKind, Descriptions};
@@ -19,14 +21,14 @@ pub enum ScoreError {
     Description {
         path: std::path::PathBuf,
         text: String,
-        source: ModelError,
+        source: Box<ModelError>,
     },
     /// The model failed on a frame.
     #[error("frame {index} of stream '{stream}': {source}")]
     Frame {
         stream: String,
         index: u64,
-        source: ModelError,
+        source: Box<ModelError>,
     },
 }
 
@@ -50,6 +52,10 @@ pub struct FrameScore {
     pub top: Vec<Match>,
     /// Indices of the detections used as a subject or object by any description, ascending.
     pub used_boxes: Vec<usize>,
+    /// Similarity to every description, in description order.
+    pub similarities: Vec<f64>,
+    /// The subject / object detections each description was matched on, in description order.
+    pub pairs: Vec<Option<(usize, usize)>>,
 }
 
 /// Scores frames against an anomaly description hierarchy with an SA-CLIP model.
@@ -70,7 +76,11 @@ fn l2_normalize(x: &Tensor) -> Tensor {
 
 impl Scorer {
     /// Computes the text features of every description once.
-    pub fn new(model: SaClip, descriptions: Descriptions, top_k: usize) -> Result<Self, ScoreError> {
+    pub fn new(
+        model: SaClip,
+        descriptions: Descriptions,
+        top_k: usize,
+    ) -> Result<Self, ScoreError> {
         let context = model.config().text.max_position_embeddings as usize;
         let tok = ClipTokenizer::new(context);
         let mut masks = Vec::with_capacity(descriptions.items.len() * 3 * context);
@@ -80,7 +90,7 @@ impl Scorer {
                 .map_err(|source| ScoreError::Description {
                     path: descriptions.path.clone(),
                     text: d.text.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             masks.extend(spans.masks(context));
         }
@@ -88,7 +98,9 @@ impl Scorer {
         let texts: Vec<&str> = descriptions.items.iter().map(|d| d.text.as_str()).collect();
         let device = model.device();
         let ids = tok.encode_batch(&texts).to_device(device);
-        let masks = Tensor::from_slice(&masks).view([n, 3, context as i64]).to_device(device);
+        let masks = Tensor::from_slice(&masks)
+            .view([n, 3, context as i64])
+            .to_device(device);
         let p = model.config().projection_dim;
         let u = tch::no_grad(|| model.text_feature(&ids, &masks)).to_kind(Kind::Float);
         let u_sentence = l2_normalize(&u.narrow(1, 0, p));
@@ -123,14 +135,23 @@ impl Scorer {
         tch::no_grad(|| self.score_inner(frame, detections)).map_err(|source| ScoreError::Frame {
             stream: frame.stream.to_string(),
             index: frame.index,
-            source,
+            source: Box::new(source),
         })
     }
 
-    fn score_inner(&self, frame: &Frame, detections: &[Detection]) -> Result<FrameScore, ModelError> {
+    fn score_inner(
+        &self,
+        frame: &Frame,
+        detections: &[Detection],
+    ) -> Result<FrameScore, ModelError> {
         let device = self.model.device();
         let size = self.model.config().vision.image_size;
-        let image = frame_to_tensor(&frame.rgb, frame.width as usize, frame.height as usize, device)?;
+        let image = frame_to_tensor(
+            &frame.rgb,
+            frame.width as usize,
+            frame.height as usize,
+            device,
+        )?;
         let global = self
             .model
             .encode_image(&preprocess_image(&image.unsqueeze(0), size))
@@ -150,12 +171,19 @@ impl Scorer {
         }
         // Sims of every description against the global feature (fallback) ...
         let mut sims: Vec<f64> = Vec::<f64>::try_from(
-            l2_normalize(&global).matmul(&self.u_sentence.tr()).view([-1]).to_kind(Kind::Double),
+            l2_normalize(&global)
+                .matmul(&self.u_sentence.tr())
+                .view([-1])
+                .to_kind(Kind::Double),
         )
-        .map_err(|e| ModelError::Torch { context: "reading similarities".into(), source: e })?;
+        .map_err(|e| ModelError::Torch {
+            context: "reading similarities".into(),
+            source: e,
+        })?;
         // ... replaced by the ROI-aware similarity where a pair was found.
         if !pair_row.is_empty() {
-            let mut ordered: Vec<((usize, usize), i64)> = pair_row.iter().map(|(k, v)| (*k, *v)).collect();
+            let mut ordered: Vec<((usize, usize), i64)> =
+                pair_row.iter().map(|(k, v)| (*k, *v)).collect();
             ordered.sort_by_key(|(_, row)| *row);
             let mut box_row: HashMap<usize, i64> = HashMap::new();
             let mut boxes = Vec::new();
@@ -168,7 +196,10 @@ impl Scorer {
                     });
                 }
             }
-            let roi_emb = self.model.encode_image(&crop_rois(&image, &boxes, size)?).to_kind(Kind::Float);
+            let roi_emb = self
+                .model
+                .encode_image(&crop_rois(&image, &boxes, size)?)
+                .to_kind(Kind::Float);
             let (w, h) = (frame.width as f32, frame.height as f32);
             let pick = |role: fn(&(usize, usize)) -> usize| {
                 let rows: Vec<i64> = ordered.iter().map(|(p, _)| box_row[&role(p)]).collect();
@@ -190,8 +221,12 @@ impl Scorer {
             let r_roi = self.model.roi_feature(&subj, &subj_pos, &obj, &obj_pos);
             let q = ordered.len() as i64;
             let v = l2_normalize(&Tensor::cat(&[global.expand([q, -1], false), r_roi], -1));
-            let pair_sims: Vec<f64> = Vec::<f64>::try_from(v.matmul(&self.u.tr()).to_kind(Kind::Double).view([-1]))
-                .map_err(|e| ModelError::Torch { context: "reading similarities".into(), source: e })?;
+            let pair_sims: Vec<f64> =
+                Vec::<f64>::try_from(v.matmul(&self.u.tr()).to_kind(Kind::Double).view([-1]))
+                    .map_err(|e| ModelError::Torch {
+                        context: "reading similarities".into(),
+                        source: e,
+                    })?;
             let d = self.descriptions.items.len();
             for (i, pair) in pairs.iter().enumerate() {
                 if let Some(p) = pair {
@@ -203,7 +238,8 @@ impl Scorer {
         let mut used_boxes: Vec<usize> = pair_row.keys().flat_map(|&(s, o)| [s, o]).collect();
         used_boxes.sort_unstable();
         used_boxes.dedup();
-        let score = self.abnormal.iter().map(|&i| sims[i]).sum::<f64>() / self.abnormal.len().max(1) as f64;
+        let score =
+            self.abnormal.iter().map(|&i| sims[i]).sum::<f64>() / self.abnormal.len().max(1) as f64;
         let mut order: Vec<usize> = (0..sims.len()).collect();
         order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]));
         let top = order
@@ -219,6 +255,8 @@ impl Scorer {
             score,
             top,
             used_boxes,
+            similarities: sims,
+            pairs,
         })
     }
 }

@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` (replay the bundled drive) and `make test`.
+# Both run `make setup` first, which installs what is missing and is quick when all is there.
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+DRIVE ?= fixtures/media/vtest-4s.mp4
+
+.PHONY: setup build run test lint fmt
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --locked --workspace
+
+run: setup
+	$(CARGO) build --locked -q -p saclip-daemon --bin saclipd
+	target/debug/saclipd replay $(DRIVE)
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --locked --workspace
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,192 @@
+//! The `saclipd` binary end to end: replay records, config checks and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs saclipd with `args`; fails the test instead of hanging if it does not exit.
+fn saclipd(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saclipd"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn saclipd");
+    let start = Instant::now();
+    // Pipes are drained by wait_with_output; poll only for exit (outputs here are small).
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("saclipd {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn records(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn replay_prints_one_record_per_sampled_frame() {
+    let out = saclipd(&[
+        "--log-format",
+        "json",
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    // 40 frames at 10 fps sampled at the default 5 fps.
+    assert_eq!(recs.len(), 20);
+    let mut last_pts = -1.0;
+    for (k, r) in recs.iter().enumerate() {
+        assert_eq!(r["type"], "frame");
+        assert_eq!(r["stream"], "vtest-4s");
+        assert_eq!(r["frame"], k as u64 * 2);
+        let pts = r["pts"].as_f64().expect("pts");
+        assert!(pts > last_pts, "PTS must increase: {pts} after {last_pts}");
+        last_pts = pts;
+        assert!(r["score"].as_f64().expect("score").is_finite());
+        let top = r["top"].as_array().expect("top");
+        assert_eq!(top.len(), 3);
+        assert!(
+            top.iter()
+                .all(|t| t["text"].is_string() && t["similarity"].is_f64())
+        );
+        // Pedestrians walk through the whole clip: the detector finds them.
+        let boxes = r["boxes"].as_array().expect("boxes");
+        assert!(
+            boxes.iter().any(|b| b["class"] == "person"),
+            "frame {k}: {boxes:?}"
+        );
+        for b in boxes {
+            let bb: Vec<f64> = b["bbox"]
+                .as_array()
+                .expect("bbox")
+                .iter()
+                .map(|v| v.as_f64().expect("num"))
+                .collect();
+            assert!(
+                bb[0] < bb[2] && bb[1] < bb[3] && bb[2] <= 384.0 && bb[3] <= 288.0,
+                "{bb:?}"
+            );
+        }
+    }
+    // Logs are JSON lines on stderr and report the counts.
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("replay finished"))
+        .expect("summary log");
+    let log: serde_json::Value = serde_json::from_str(last).expect("JSON log line");
+    assert_eq!(log["fields"]["scored"], 20);
+    assert_eq!(log["fields"]["decoded"], 40);
+}
+
+#[test]
+fn replay_with_config_out_file_and_stream_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    // Keys left out keep their defaults, which point into this checkout.
+    let text = "ingest:\n  sample_fps: 2.0\n";
+    std::fs::write(&cfg, text).expect("write");
+    let out_file = dir.path().join("out.jsonl");
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--out",
+        out_file.to_str().expect("utf8"),
+        "--stream-id",
+        "cam-7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "records go to the file only");
+    let recs = records(&std::fs::read_to_string(&out_file).expect("out file"));
+    // 2 fps over PTS 0.0 .. 3.9 s: one frame in each half second.
+    let frames: Vec<u64> = recs
+        .iter()
+        .map(|r| r["frame"].as_u64().expect("frame"))
+        .collect();
+    assert_eq!(frames, [0, 5, 10, 15, 20, 25, 30, 35]);
+    assert!(recs.iter().all(|r| r["stream"] == "cam-7"));
+}
+
+#[test]
+fn missing_and_garbage_videos_fail_with_a_clear_message() {
+    let out = saclipd(&["replay", "/no/such/drive.mp4"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such/drive.mp4") && err.contains("No such file"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.mkv");
+    std::fs::write(&junk, vec![0x5au8; 4096]).expect("write");
+    let out = saclipd(&["replay", junk.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("junk.mkv"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_bad_keys() {
+    let out = saclipd(&["check-config", "config/saclipd.example.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok ("));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "ingest:\n  sample_fps: fast\n").expect("write");
+    let out = saclipd(&["check-config", bad.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ingest.sample_fps") && err.contains("bad.yaml"),
+        "{err}"
+    );
+
+    std::fs::write(&bad, "model:\n  weights: nowhere.safetensors\n").expect("write");
+    let out = saclipd(&["check-config", bad.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("model.weights") && err.contains("nowhere.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_shows_examples() {
+    let out = saclipd(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Examples:") && text.contains("saclipd replay"),
+        "{text}"
+    );
+}

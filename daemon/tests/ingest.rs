@@ -1,0 +1,144 @@
+//! Ingest of video files: sampled frame count, order and timestamps; bad files end cleanly.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use saclip_config::IngestConfig;
+use saclip_daemon::frame::Frame;
+use saclip_daemon::ingest::{IngestError, IngestEvent, StreamEnd, spawn_file};
+
+fn drive() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/vtest-4s.mp4")
+}
+
+/// Collects a stream's frames and its end; fails instead of hanging if the end never comes.
+fn collect(path: &Path, config: &IngestConfig) -> (Vec<Frame>, StreamEnd) {
+    let (rx, handle) = spawn_file("t", path, config).expect("thread");
+    let mut frames = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(IngestEvent::Frame(f)) => frames.push(f),
+            Ok(IngestEvent::End(end)) => {
+                handle.join().expect("ingest thread");
+                return (frames, end);
+            }
+            Err(e) => panic!("no end of stream from {}: {e}", path.display()),
+        }
+    }
+}
+
+fn config(fps: f64) -> IngestConfig {
+    IngestConfig {
+        sample_fps: fps,
+        ..IngestConfig::default()
+    }
+}
+
+#[test]
+fn samples_the_10fps_drive_at_5fps_in_order() {
+    // The fixture holds exactly 40 frames at 10 fps, PTS 0.0 .. 3.9 s.
+    let (frames, end) = collect(&drive(), &config(5.0));
+    end.result.expect("clean end of stream");
+    assert_eq!(end.decoded, 40);
+    assert_eq!(end.sampled, 20);
+    assert_eq!(frames.len(), 20);
+    let idx: Vec<u64> = frames.iter().map(|f| f.index).collect();
+    assert_eq!(idx, (0..40).step_by(2).collect::<Vec<_>>());
+    for (k, f) in frames.iter().enumerate() {
+        assert_eq!(f.pts_ns, k as u64 * 200_000_000, "frame {k}");
+        assert_eq!((f.width, f.height), (384, 288));
+        assert_eq!(f.rgb.len(), 384 * 288 * 3);
+        assert_eq!(&*f.stream, "t");
+    }
+}
+
+#[test]
+fn keeps_every_frame_above_the_source_rate_and_scales_down() {
+    let cfg = IngestConfig {
+        sample_fps: 25.0,
+        max_side: 192,
+        queue_capacity: 1,
+        ..IngestConfig::default()
+    };
+    let (frames, end) = collect(&drive(), &cfg);
+    end.result.expect("clean end");
+    assert_eq!(frames.len(), 40);
+    assert!(frames.windows(2).all(|w| w[1].pts_ns > w[0].pts_ns));
+    assert_eq!((frames[0].width, frames[0].height), (192, 144));
+    assert_eq!(frames[0].rgb.len(), 192 * 144 * 3);
+    // Frames are real pictures, not blank buffers.
+    let f = &frames[0].rgb;
+    let mean = f.iter().map(|&b| f64::from(b)).sum::<f64>() / f.len() as f64;
+    assert!(mean > 30.0 && mean < 230.0, "{mean}");
+}
+
+fn expect_error(path: &Path) -> IngestError {
+    let (frames, end) = collect(path, &config(5.0));
+    assert!(
+        frames.is_empty(),
+        "no frame expected from {}",
+        path.display()
+    );
+    end.result.expect_err("must fail")
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let e = expect_error(Path::new("/no/such/drive.mp4"));
+    let msg = e.to_string();
+    assert!(matches!(e, IngestError::BadFile { .. }), "{msg}");
+    assert!(
+        msg.contains("/no/such/drive.mp4") && msg.contains("No such file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn empty_file_and_directory_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").expect("write");
+    assert!(expect_error(&empty).to_string().contains("empty"));
+    assert!(
+        expect_error(dir.path())
+            .to_string()
+            .contains("not a regular file")
+    );
+}
+
+#[test]
+fn garbage_file_ends_with_the_decoder_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.mp4");
+    let bytes: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&junk, bytes).expect("write");
+    let e = expect_error(&junk);
+    assert!(matches!(e, IngestError::Pipeline { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("junk.mp4"), "{msg}");
+    assert!(msg.contains("Could not determine type of stream"), "{msg}");
+}
+
+#[test]
+fn truncated_mp4_ends_with_an_error_not_a_hang() {
+    // An mp4 cut short (power loss) loses its index: GStreamer says there is nothing to play.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cut = dir.path().join("cut.mp4");
+    let bytes = std::fs::read(drive()).expect("read");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let (_, end) = collect(&cut, &config(5.0));
+    let e = end.result.expect_err("a truncated mp4 cannot end cleanly");
+    assert!(e.to_string().contains("cut.mp4"), "{e}");
+}
+
+#[test]
+fn dropping_the_receiver_stops_the_decoder() {
+    let (rx, handle) = spawn_file("t", &drive(), &config(30.0)).expect("thread");
+    let first = rx.recv_timeout(Duration::from_secs(60)).expect("a frame");
+    assert!(matches!(first, IngestEvent::Frame(_)));
+    drop(rx);
+    // The thread notices the closed channel and returns rather than blocking forever.
+    handle.join().expect("ingest thread ends");
+}

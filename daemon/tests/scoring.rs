@@ -1,0 +1,212 @@
+//! The description hierarchy and the frame score (eq. 11) on the bundled tiny model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use saclip_daemon::frame::Frame;
+use saclip_daemon::scoring::{DescriptionKind, Descriptions, Scorer, choose_pair};
+use saclip_detector::{BBox, Detection, ObjectGroup};
+use saclip_model::SaClip;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bundled() -> Descriptions {
+    Descriptions::from_file(&root().join("config/anomaly-descriptions.yaml"))
+        .expect("bundled hierarchy")
+}
+
+fn scorer() -> Scorer {
+    let model = SaClip::load(
+        &root().join("fixtures/models/tiny-random-untrained.safetensors"),
+        tch::Device::Cpu,
+    )
+    .expect("tiny model");
+    Scorer::new(model, bundled(), 3).expect("scorer")
+}
+
+fn det(group: ObjectGroup, score: f32, b: [f32; 4]) -> Detection {
+    Detection {
+        bbox: BBox::new(b[0], b[1], b[2], b[3]),
+        score,
+        class_id: 0,
+        class_name: match group {
+            ObjectGroup::Vehicle => "car",
+            ObjectGroup::Person => "person",
+            ObjectGroup::Obstacle => "dog",
+        },
+        group,
+    }
+}
+
+fn frame() -> Frame {
+    let (w, h) = (160u32, 120u32);
+    let rgb = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+    Frame {
+        stream: Arc::from("s"),
+        index: 7,
+        pts_ns: 700_000_000,
+        width: w,
+        height: h,
+        rgb,
+    }
+}
+
+#[test]
+fn bundled_hierarchy_has_both_kinds_and_groups() {
+    let d = bundled();
+    let abnormal = d
+        .items
+        .iter()
+        .filter(|x| x.kind == DescriptionKind::Abnormal)
+        .count();
+    assert!(
+        abnormal >= 8 && d.items.len() > abnormal,
+        "{abnormal} of {}",
+        d.items.len()
+    );
+    assert!(
+        d.items
+            .iter()
+            .any(|x| x.groups == Some((ObjectGroup::Vehicle, ObjectGroup::Person)))
+    );
+    assert!(d.items.iter().any(|x| x.groups.is_none()));
+}
+
+#[test]
+fn hierarchy_errors_name_the_key() {
+    let p = Path::new("h.yaml");
+    let e = Descriptions::from_yaml(
+        "normal: []\nabnormal:\n  - category: x\n    descriptions:\n      - text: a car hits a dog\n        svo: [car, hits]\n",
+        p,
+    )
+    .expect_err("two-part svo");
+    assert!(
+        e.to_string().contains("abnormal[0].descriptions[0].svo"),
+        "{e}"
+    );
+    let e = Descriptions::from_yaml(
+        "normal: []\nabnormal:\n  - category: x\n    descriptions:\n      - text: a car hits a dog\n        svo: [car, hits, dog]\n        groups: [vehicle, animal]\n",
+        p,
+    )
+    .expect_err("unknown group");
+    assert!(e.to_string().contains("groups"), "{e}");
+    let e = Descriptions::from_yaml("normal: []\nabnormal: []\n", p).expect_err("no abnormal");
+    assert!(e.to_string().contains("no abnormal description"), "{e}");
+}
+
+#[test]
+fn a_triplet_not_in_its_sentence_is_refused_at_start() {
+    let model = SaClip::load(
+        &root().join("fixtures/models/tiny-random-untrained.safetensors"),
+        tch::Device::Cpu,
+    )
+    .expect("tiny model");
+    let d = Descriptions::from_yaml(
+        "normal: []\nabnormal:\n  - category: x\n    descriptions:\n      - text: a car hits a dog\n        svo: [truck, hits, dog]\n",
+        Path::new("h.yaml"),
+    )
+    .expect("parses");
+    let e = Scorer::new(model, d, 3).err().expect("svo not in text");
+    assert!(
+        e.to_string().contains("\"a car hits a dog\"") && e.to_string().contains("truck"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pairs_take_the_best_box_of_each_group_and_never_the_same_box_twice() {
+    let dets = vec![
+        det(ObjectGroup::Vehicle, 0.6, [0.0, 0.0, 10.0, 10.0]),
+        det(ObjectGroup::Person, 0.9, [20.0, 0.0, 30.0, 10.0]),
+        det(ObjectGroup::Vehicle, 0.8, [40.0, 0.0, 50.0, 10.0]),
+    ];
+    assert_eq!(
+        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Person)),
+        Some((2, 1))
+    );
+    assert_eq!(
+        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Vehicle)),
+        Some((2, 0))
+    );
+    assert_eq!(
+        choose_pair(&dets, (ObjectGroup::Person, ObjectGroup::Person)),
+        None
+    );
+    assert_eq!(
+        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Obstacle)),
+        None
+    );
+}
+
+#[test]
+fn frame_score_is_the_mean_over_abnormal_descriptions() {
+    let s = scorer();
+    let dets = vec![
+        det(ObjectGroup::Vehicle, 0.9, [10.0, 40.0, 70.0, 90.0]),
+        det(ObjectGroup::Person, 0.8, [90.0, 30.0, 110.0, 100.0]),
+    ];
+    let r = s.score(&frame(), &dets).expect("score");
+    let items = &s.descriptions().items;
+    assert_eq!(r.similarities.len(), items.len());
+    let abnormal: Vec<f64> = items
+        .iter()
+        .zip(&r.similarities)
+        .filter(|(d, _)| d.kind == DescriptionKind::Abnormal)
+        .map(|(_, s)| *s)
+        .collect();
+    let mean = abnormal.iter().sum::<f64>() / abnormal.len() as f64;
+    assert!((r.score - mean).abs() < 1e-12);
+    assert!(
+        r.similarities
+            .iter()
+            .all(|s| s.is_finite() && (-1.0..=1.0).contains(s))
+    );
+    // Vehicle-person descriptions are matched on the two boxes; vehicle-vehicle ones and those
+    // without groups fall back to the whole frame.
+    for (d, pair) in items.iter().zip(&r.pairs) {
+        match d.groups {
+            Some((ObjectGroup::Vehicle, ObjectGroup::Person)) => {
+                assert_eq!(*pair, Some((0, 1)), "{}", d.text)
+            }
+            Some((ObjectGroup::Person, ObjectGroup::Vehicle)) => {
+                assert_eq!(*pair, Some((1, 0)), "{}", d.text)
+            }
+            _ => assert_eq!(*pair, None, "{}", d.text),
+        }
+    }
+    assert_eq!(r.used_boxes, vec![0, 1]);
+    // Top matches are the best similarities, in order.
+    assert_eq!(r.top.len(), 3);
+    let mut sorted = r.similarities.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let top: Vec<f64> = r.top.iter().map(|m| m.similarity).collect();
+    assert_eq!(top, sorted[..3]);
+}
+
+#[test]
+fn box_pair_changes_the_relation_aware_similarity() {
+    let s = scorer();
+    let a = vec![
+        det(ObjectGroup::Vehicle, 0.9, [10.0, 40.0, 70.0, 90.0]),
+        det(ObjectGroup::Person, 0.8, [90.0, 30.0, 110.0, 100.0]),
+    ];
+    // The same boxes with the person moved: only pair-matched descriptions change.
+    let mut b = a.clone();
+    b[1].bbox = BBox::new(5.0, 5.0, 25.0, 60.0);
+    let ra = s.score(&frame(), &a).expect("score");
+    let rb = s.score(&frame(), &b).expect("score");
+    for ((pa, sa), sb) in ra.pairs.iter().zip(&ra.similarities).zip(&rb.similarities) {
+        if pa.is_some() {
+            assert!((sa - sb).abs() > 1e-6);
+        } else {
+            assert!((sa - sb).abs() < 1e-9);
+        }
+    }
+    // With no detections everything falls back to the frame, deterministically.
+    let r0 = s.score(&frame(), &[]).expect("score");
+    let r1 = s.score(&frame(), &[]).expect("score");
+    assert!(r0.pairs.iter().all(Option::is_none));
+    assert_eq!(r0.similarities, r1.similarities);
+}
