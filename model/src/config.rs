@@ -60,6 +60,34 @@ pub struct SaClipConfig {
     pub logit_scale_init: f64,
 }
 
+impl VisionConfig {
+    /// (width, MLP width, layers, heads, layer-norm epsilon) of the encoder.
+    pub(crate) fn encoder_shape(&self) -> crate::layers::EncoderShape {
+        let s = self;
+        (
+            s.hidden_size,
+            s.intermediate_size,
+            s.num_layers,
+            s.num_heads,
+            s.layer_norm_eps,
+        )
+    }
+}
+
+impl TextConfig {
+    /// (width, MLP width, layers, heads, layer-norm epsilon) of the encoder.
+    pub(crate) fn encoder_shape(&self) -> crate::layers::EncoderShape {
+        let s = self;
+        (
+            s.hidden_size,
+            s.intermediate_size,
+            s.num_layers,
+            s.num_heads,
+            s.layer_norm_eps,
+        )
+    }
+}
+
 impl SaClipConfig {
     /// The shape of OpenAI CLIP ViT-B/32 with SA-CLIP heads.
     pub fn vit_b32() -> Self {

@@ -86,18 +86,13 @@ pub(crate) struct Encoder {
 }
 
 /// Width, MLP width, layers, heads and layer-norm epsilon of an encoder.
-pub(crate) struct EncoderShape {
-    pub width: i64,
-    pub mlp: i64,
-    pub layers: i64,
-    pub heads: i64,
-    pub eps: f64,
-}
+pub(crate) type EncoderShape = (i64, i64, i64, i64, f64);
 
 impl Encoder {
-    pub(crate) fn new(p: nn::Path, s: &EncoderShape) -> Self {
-        let layers = (0..s.layers)
-            .map(|i| EncoderLayer::new(&p / "layers" / i, s.width, s.mlp, s.heads, s.eps))
+    pub(crate) fn new(p: nn::Path, shape: EncoderShape) -> Self {
+        let (width, mlp, layers, heads, eps) = shape;
+        let layers = (0..layers)
+            .map(|i| EncoderLayer::new(&p / "layers" / i, width, mlp, heads, eps))
             .collect();
         Self { layers }
     }

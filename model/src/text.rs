@@ -4,7 +4,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::config::TextConfig;
-use crate::layers::{Encoder, EncoderShape, layer_norm};
+use crate::layers::{Encoder, layer_norm};
 
 /// The causal text encoder (`text_model.*`).
 #[derive(Debug)]
@@ -32,16 +32,7 @@ impl TextTower {
                 c.hidden_size,
                 Default::default(),
             ),
-            encoder: Encoder::new(
-                &p / "encoder",
-                &EncoderShape {
-                    width: c.hidden_size,
-                    mlp: c.intermediate_size,
-                    layers: c.num_layers,
-                    heads: c.num_heads,
-                    eps: c.layer_norm_eps,
-                },
-            ),
+            encoder: Encoder::new(&p / "encoder", c.encoder_shape()),
             final_ln: layer_norm(&p / "final_layer_norm", c.hidden_size, c.layer_norm_eps),
             eos: c.eos_token_id,
         }

@@ -4,7 +4,7 @@ use tch::Tensor;
 use tch::nn::{self, Module};
 
 use crate::config::VisionConfig;
-use crate::layers::{Encoder, EncoderShape, layer_norm};
+use crate::layers::{Encoder, layer_norm};
 
 /// The ViT image encoder (`vision_model.*`), pooled on the class token.
 #[derive(Debug)]
@@ -45,16 +45,7 @@ impl VisionTower {
                 },
             ),
             pre_ln: layer_norm(&p / "pre_layrnorm", c.hidden_size, c.layer_norm_eps),
-            encoder: Encoder::new(
-                &p / "encoder",
-                &EncoderShape {
-                    width: c.hidden_size,
-                    mlp: c.intermediate_size,
-                    layers: c.num_layers,
-                    heads: c.num_heads,
-                    eps: c.layer_norm_eps,
-                },
-            ),
+            encoder: Encoder::new(&p / "encoder", c.encoder_shape()),
             post_ln: layer_norm(&p / "post_layernorm", c.hidden_size, c.layer_norm_eps),
         }
     }
