@@ -15,8 +15,8 @@ build: setup
 	$(CARGO) build --locked --workspace
 
 run: setup
-	$(CARGO) build --locked -q -p saclip-daemon --bin saclipd
-	target/debug/saclipd replay $(DRIVE)
+	@$(CARGO) build --locked -q -p saclip-daemon --bin saclipd
+	@target/debug/saclipd replay $(DRIVE)
 
 lint: setup
 	$(CARGO) fmt --all -- --check
