@@ -15,8 +15,7 @@ build: setup
 	$(CARGO) build --locked --workspace
 
 run: setup
-	@$(CARGO) build --locked -q -p saclip-daemon --bin saclipd
-	@target/debug/saclipd replay $(DRIVE)
+	@$(CARGO) run --locked -q -p saclip-daemon --bin saclipd -- replay $(DRIVE)
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -20,7 +20,7 @@ site="$venv/lib/python$PY/site-packages"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
-apt_pkgs=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+apt_pkgs=(pkg-config g++ python3 python3-venv libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools unzip)
 missing=()

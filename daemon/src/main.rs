@@ -9,7 +9,7 @@ use saclip_daemon::logging::{self, LogFormat};
 use saclip_daemon::replay::{Engine, replay};
 use saclip_daemon::scoring::{DescriptionKind, Descriptions};
 use saclip_daemon::sink::JsonLines;
-use saclip_model::ClipTokenizer;
+use saclip_model::{ClipTokenizer, SaClipConfig};
 
 const EXAMPLES: &str = "Examples:
   # Score a recorded drive with the bundled model; records (JSON lines) on stdout
@@ -113,8 +113,10 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
             .collect();
         bail!("{}: {}", file.display(), list.join("; "));
     }
+    let model = SaClipConfig::for_weights(&config.model.weights)
+        .with_context(|| format!("model.weights {}", config.model.weights.display()))?;
     let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
-    let tok = ClipTokenizer::new(77);
+    let tok = ClipTokenizer::new(model.text.max_position_embeddings as usize);
     for d in &descriptions.items {
         tok.svo_spans(&d.text, &d.subject, &d.relation, &d.object)
             .with_context(|| format!("descriptions {}", descriptions.path.display()))?;

@@ -15,9 +15,16 @@ use crate::sink::{JsonLines, SinkError};
 /// Why a replay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    /// The detector could not be loaded or failed.
+    /// The detector could not be loaded.
     #[error(transparent)]
     Detector(#[from] DetectorError),
+    /// The detector failed on a frame.
+    #[error("frame {index} of stream '{stream}': detector: {source}")]
+    DetectFrame {
+        stream: String,
+        index: u64,
+        source: DetectorError,
+    },
     /// The model could not be loaded.
     #[error("model {}: {source}", path.display())]
     Model {
@@ -113,8 +120,13 @@ impl Engine {
 
     /// Detects and scores one frame.
     pub fn process(&mut self, frame: &crate::frame::Frame) -> Result<FrameRecord, ReplayError> {
-        let view = RgbView::new(&frame.rgb, frame.width, frame.height)?;
-        let detections = self.detector.detect(view)?;
+        let at_frame = |source| ReplayError::DetectFrame {
+            stream: frame.stream.to_string(),
+            index: frame.index,
+            source,
+        };
+        let view = RgbView::new(&frame.rgb, frame.width, frame.height).map_err(at_frame)?;
+        let detections = self.detector.detect(view).map_err(at_frame)?;
         let score = self.scorer.score(frame, &detections)?;
         Ok(FrameRecord::new(
             frame,

@@ -1,7 +1,7 @@
 //! Record sinks: JSON lines on stdout or in a file.
 
 use std::fs::File;
-use std::io::{self, BufWriter, LineWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -13,10 +13,10 @@ pub struct JsonLines {
 }
 
 impl JsonLines {
-    /// A sink on standard output, flushed line by line so a reader sees each record at once.
+    /// A sink on standard output.
     pub fn stdout() -> Self {
         Self {
-            out: Box::new(LineWriter::new(io::stdout())),
+            out: Box::new(io::stdout()),
             target: "stdout".into(),
         }
     }
@@ -25,7 +25,7 @@ impl JsonLines {
     pub fn file(path: &Path) -> io::Result<Self> {
         let f = File::create(path)?;
         Ok(Self {
-            out: Box::new(BufWriter::new(f)),
+            out: Box::new(f),
             target: path.display().to_string(),
         })
     }

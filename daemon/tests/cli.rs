@@ -13,6 +13,8 @@ fn saclipd(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_saclipd"))
         .args(args)
         .current_dir(root())
+        // Pipes are read after exit: keep the logs small whatever the caller's RUST_LOG.
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -135,10 +135,91 @@ fn truncated_mp4_ends_with_an_error_not_a_hang() {
 
 #[test]
 fn dropping_the_receiver_stops_the_decoder() {
-    let (rx, handle) = spawn_file("t", &drive(), &config(30.0)).expect("thread");
+    let cfg = IngestConfig {
+        sample_fps: 30.0,
+        queue_capacity: 1,
+        ..IngestConfig::default()
+    };
+    let (rx, handle) = spawn_file("t", &drive(), &cfg).expect("thread");
     let first = rx.recv_timeout(Duration::from_secs(60)).expect("a frame");
     assert!(matches!(first, IngestEvent::Frame(_)));
     drop(rx);
-    // The thread notices the closed channel and returns rather than blocking forever.
-    handle.join().expect("ingest thread ends");
+    // The thread notices the closed channel and returns well before the end of the file.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(handle.join());
+    });
+    let counts = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("ingest thread must end")
+        .expect("no panic");
+    assert!(
+        counts.decoded < 40,
+        "decoded {} of 40 frames after the receiver left",
+        counts.decoded
+    );
+}
+
+#[test]
+fn a_file_without_video_is_refused_quickly() {
+    use gstreamer::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("audio.wav");
+    gstreamer::init().expect("gst");
+    let p = gstreamer::parse::launch(&format!(
+        "audiotestsrc num-buffers=20 ! wavenc ! filesink location={}",
+        wav.display()
+    ))
+    .expect("pipeline");
+    p.set_state(gstreamer::State::Playing).expect("play");
+    let bus = p.bus().expect("bus");
+    bus.timed_pop_filtered(
+        gstreamer::ClockTime::from_seconds(30),
+        &[gstreamer::MessageType::Eos],
+    )
+    .expect("wav written");
+    p.set_state(gstreamer::State::Null).expect("stop");
+
+    let cfg = IngestConfig {
+        // Far longer than the test runs: the error must come from the missing video, not a stall.
+        stall_timeout_ms: 600_000,
+        ..IngestConfig::default()
+    };
+    let (frames, end) = collect(&wav, &cfg);
+    assert!(frames.is_empty());
+    let msg = end.result.expect_err("no video").to_string();
+    assert!(
+        msg.contains("no decodable video stream") && msg.contains("audio.wav"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn timestamps_start_at_zero_for_mp4_with_b_frames() {
+    use gstreamer::prelude::*;
+    // With B-frames, mp4mux shifts the buffer timestamps by the reorder delay (an edit list);
+    // records must still count time from the start of the stream.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mp4 = dir.path().join("bframes.mp4");
+    gstreamer::init().expect("gst");
+    let p = gstreamer::parse::launch(&format!(
+        "videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=64,height=48,framerate=10/1 \
+         ! x264enc bframes=2 key-int-max=10 ! mp4mux ! filesink location={}",
+        mp4.display()
+    ))
+    .expect("pipeline");
+    p.set_state(gstreamer::State::Playing).expect("play");
+    let bus = p.bus().expect("bus");
+    bus.timed_pop_filtered(
+        gstreamer::ClockTime::from_seconds(30),
+        &[gstreamer::MessageType::Eos],
+    )
+    .expect("mp4 written");
+    p.set_state(gstreamer::State::Null).expect("stop");
+
+    let (frames, end) = collect(&mp4, &config(100.0));
+    end.result.expect("clean end");
+    let pts: Vec<u64> = frames.iter().map(|f| f.pts_ns).collect();
+    let expected: Vec<u64> = (0..20).map(|i| i * 100_000_000).collect();
+    assert_eq!(pts, expected);
 }

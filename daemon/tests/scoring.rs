@@ -210,3 +210,97 @@ fn box_pair_changes_the_relation_aware_similarity() {
     assert!(r0.pairs.iter().all(Option::is_none));
     assert_eq!(r0.similarities, r1.similarities);
 }
+
+/// v · u computed by hand through the model API, for one description and its boxes.
+fn by_hand(
+    model: &SaClip,
+    f: &Frame,
+    d: &saclip_daemon::scoring::Description,
+    boxes: Option<([f32; 4], [f32; 4])>,
+) -> f64 {
+    use saclip_model::{ClipTokenizer, box_position, crop_rois, frame_to_tensor, preprocess_image};
+    use tch::Tensor;
+    tch::no_grad(|| {
+        let img = frame_to_tensor(
+            &f.rgb,
+            f.width as usize,
+            f.height as usize,
+            tch::Device::Cpu,
+        )
+        .expect("frame");
+        let global = model.encode_image(&preprocess_image(&img.unsqueeze(0), 224));
+        let (w, h) = (f.width as f32, f.height as f32);
+        let (s_emb, s_box, o_emb, o_box) = match boxes {
+            Some((s, o)) => {
+                let rois = model.encode_image(&crop_rois(&img, &[s, o], 224).expect("crop"));
+                (
+                    rois.narrow(0, 0, 1),
+                    box_position(s, w, h),
+                    rois.narrow(0, 1, 1),
+                    box_position(o, w, h),
+                )
+            }
+            None => {
+                let whole = box_position([0.0, 0.0, w, h], w, h);
+                (global.shallow_clone(), whole, global.shallow_clone(), whole)
+            }
+        };
+        let pos = |b: [f32; 5]| Tensor::from_slice(&b).view([1, 5]);
+        let r = model.roi_feature(&s_emb, &pos(s_box), &o_emb, &pos(o_box));
+        let v = Tensor::cat(&[global, r], -1);
+        let tok = ClipTokenizer::new(77);
+        let spans = tok
+            .svo_spans(&d.text, &d.subject, &d.relation, &d.object)
+            .expect("svo");
+        let u = model.text_feature(
+            &tok.encode_batch(&[d.text.as_str()]),
+            &Tensor::from_slice(&spans.masks(77)).view([1, 3, 77]),
+        );
+        let cos = (&v * &u).sum(tch::Kind::Double) / (v.norm() * u.norm());
+        cos.double_value(&[])
+    })
+}
+
+#[test]
+fn similarities_equal_eq_8_computed_by_hand() {
+    let s = scorer();
+    let model = SaClip::load(
+        &root().join("fixtures/models/tiny-random-untrained.safetensors"),
+        tch::Device::Cpu,
+    )
+    .expect("tiny model");
+    let car = [10.0, 40.0, 70.0, 90.0];
+    let person = [90.0, 30.0, 110.0, 100.0];
+    let dets = vec![
+        det(ObjectGroup::Vehicle, 0.9, car),
+        det(ObjectGroup::Person, 0.8, person),
+    ];
+    let f = frame();
+    let r = s.score(&f, &dets).expect("score");
+    let items = &s.descriptions().items;
+    let paired = items
+        .iter()
+        .position(|d| d.groups == Some((ObjectGroup::Vehicle, ObjectGroup::Person)))
+        .expect("a vehicle-person description");
+    let reverse = items
+        .iter()
+        .position(|d| d.groups == Some((ObjectGroup::Person, ObjectGroup::Vehicle)))
+        .expect("a person-vehicle description");
+    let whole = items
+        .iter()
+        .position(|d| d.groups.is_none())
+        .expect("a description without groups");
+    for (i, boxes) in [
+        (paired, Some((car, person))),
+        (reverse, Some((person, car))),
+        (whole, None),
+    ] {
+        let expected = by_hand(&model, &f, &items[i], boxes);
+        assert!(
+            (r.similarities[i] - expected).abs() < 1e-5,
+            "{}: {} vs {expected}",
+            items[i].text,
+            r.similarities[i]
+        );
+    }
+}

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Size of CLIP's BPE vocabulary (the tokenizer's ids are below it).
+const CLIP_VOCAB_SIZE: i64 = 49408;
+/// CLIP's end-of-text token id.
+const CLIP_EOS_ID: i64 = 49407;
+
 /// Shape of the CLIP image tower (a ViT).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,14 +108,14 @@ impl SaClipConfig {
                 layer_norm_eps: 1e-5,
             },
             text: TextConfig {
-                vocab_size: 49408,
+                vocab_size: CLIP_VOCAB_SIZE,
                 max_position_embeddings: 77,
                 hidden_size: 512,
                 intermediate_size: 2048,
                 num_layers: 12,
                 num_heads: 8,
                 layer_norm_eps: 1e-5,
-                eos_token_id: 49407,
+                eos_token_id: CLIP_EOS_ID,
             },
             projection_dim: 512,
             logit_scale_init: 2.6592,
@@ -131,18 +136,23 @@ impl SaClipConfig {
                 layer_norm_eps: 1e-5,
             },
             text: TextConfig {
-                vocab_size: 49408,
+                vocab_size: CLIP_VOCAB_SIZE,
                 max_position_embeddings: 77,
                 hidden_size: 32,
                 intermediate_size: 64,
                 num_layers: 2,
                 num_heads: 4,
                 layer_norm_eps: 1e-5,
-                eos_token_id: 49407,
+                eos_token_id: CLIP_EOS_ID,
             },
             projection_dim: 32,
             logit_scale_init: 2.6592,
         }
+    }
+
+    /// Reads the config that goes with a weights file (the `.json` beside it) and checks it.
+    pub fn for_weights(weights: &std::path::Path) -> Result<Self, crate::ModelError> {
+        crate::weights::read_config(weights)
     }
 
     /// Patches per image side.
@@ -150,36 +160,61 @@ impl SaClipConfig {
         self.vision.image_size / self.vision.patch_size
     }
 
-    /// Checks the shape is self-consistent (widths divisible by heads, etc.).
+    /// Checks the shape is usable: positive sizes, widths divisible by heads, CLIP's tokenizer.
     pub fn validate(&self) -> Result<(), String> {
         let v = &self.vision;
         let t = &self.text;
+        let positive = [
+            ("vision.image_size", v.image_size),
+            ("vision.patch_size", v.patch_size),
+            ("vision.hidden_size", v.hidden_size),
+            ("vision.intermediate_size", v.intermediate_size),
+            ("vision.num_layers", v.num_layers),
+            ("vision.num_heads", v.num_heads),
+            ("text.vocab_size", t.vocab_size),
+            ("text.hidden_size", t.hidden_size),
+            ("text.intermediate_size", t.intermediate_size),
+            ("text.num_layers", t.num_layers),
+            ("text.num_heads", t.num_heads),
+            ("projection_dim", self.projection_dim),
+        ];
+        if let Some((key, value)) = positive.iter().find(|(_, x)| *x <= 0) {
+            return Err(format!("{key} must be positive, got {value}"));
+        }
+        for (key, eps) in [
+            ("vision.layer_norm_eps", v.layer_norm_eps),
+            ("text.layer_norm_eps", t.layer_norm_eps),
+        ] {
+            if !(eps.is_finite() && eps > 0.0) {
+                return Err(format!("{key} must be a positive number, got {eps}"));
+            }
+        }
         let checks = [
-            (
-                v.image_size > 0 && v.patch_size > 0,
-                "vision sizes must be positive",
-            ),
             (
                 v.image_size % v.patch_size == 0,
                 "vision.image_size must be a multiple of patch_size",
             ),
             (
-                v.num_heads > 0 && v.hidden_size % v.num_heads == 0,
+                v.hidden_size % v.num_heads == 0,
                 "vision.hidden_size must divide by num_heads",
             ),
             (
-                t.num_heads > 0 && t.hidden_size % t.num_heads == 0,
+                t.hidden_size % t.num_heads == 0,
                 "text.hidden_size must divide by num_heads",
             ),
+            // The model reads CLIP's BPE ids: its vocabulary and end token must be CLIP's.
             (
-                t.eos_token_id >= 0 && t.eos_token_id < t.vocab_size,
-                "text.eos_token_id must be inside the vocabulary",
+                t.vocab_size >= CLIP_VOCAB_SIZE,
+                "text.vocab_size must be at least 49408 (CLIP's BPE vocabulary)",
+            ),
+            (
+                t.eos_token_id == CLIP_EOS_ID,
+                "text.eos_token_id must be 49407 (CLIP's end-of-text token)",
             ),
             (
                 t.max_position_embeddings >= 3,
                 "text.max_position_embeddings must be at least 3",
             ),
-            (self.projection_dim > 0, "projection_dim must be positive"),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, msg)) => Err((*msg).to_string()),

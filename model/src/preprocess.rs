@@ -51,8 +51,9 @@ pub fn preprocess_image(images: &Tensor, size: i64) -> Tensor {
     let dims = images.size();
     let (h, w) = (dims[2], dims[3]);
     let scale = size as f64 / h.min(w) as f64;
-    let nh = ((h as f64 * scale).round() as i64).max(size);
-    let nw = ((w as f64 * scale).round() as i64).max(size);
+    // Truncation, as Hugging Face's CLIP image processor computes the long side.
+    let nh = ((h as f64 * scale) as i64).max(size);
+    let nw = ((w as f64 * scale) as i64).max(size);
     let resized = images
         .internal_upsample_bicubic2d_aa([nh, nw], false, None, None)
         .clamp(0.0, 1.0);

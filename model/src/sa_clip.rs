@@ -78,7 +78,7 @@ impl SaClip {
 
     /// Loads a model from `weights` (safetensors) and the `.json` config beside it.
     pub fn load(weights: &Path, device: Device) -> Result<Self, ModelError> {
-        let config = weights::read_config(weights)?;
+        let config = SaClipConfig::for_weights(weights)?;
         let mut model = Self::new(config, device)?;
         weights::load(&mut model.vs, weights)?;
         Ok(model)

@@ -201,3 +201,34 @@ fn preprocessing_shapes_and_normalisation() {
     assert!((rois.double_value(&[0, 0, 10, 10]) - white).abs() < 1e-3);
     assert!((rois.double_value(&[1, 0, 10, 200]) - black).abs() < 1e-3);
 }
+
+#[test]
+fn model_configs_with_bad_shapes_are_refused() {
+    let mut c = SaClipConfig::tiny();
+    c.text.hidden_size = -64;
+    assert!(
+        SaClip::new(c, Device::Cpu)
+            .expect_err("negative")
+            .to_string()
+            .contains("text.hidden_size")
+    );
+    let mut c = SaClipConfig::tiny();
+    c.vision.layer_norm_eps = 0.0;
+    assert!(
+        SaClip::new(c, Device::Cpu)
+            .expect_err("eps")
+            .to_string()
+            .contains("layer_norm_eps")
+    );
+    let mut c = SaClipConfig::tiny();
+    c.text.eos_token_id = 2;
+    assert!(
+        SaClip::new(c, Device::Cpu)
+            .expect_err("eos")
+            .to_string()
+            .contains("49407")
+    );
+    let mut c = SaClipConfig::tiny();
+    c.vision.patch_size = 30;
+    assert!(SaClip::new(c, Device::Cpu).is_err());
+}

@@ -79,5 +79,6 @@ fn bundled_fixture_is_the_documented_seed_0_model() {
         .expect("run saclip-train");
     assert!(status.success());
     let fresh = SaClip::load(&out, Device::Cpu).expect("load");
-    assert_eq!(max_abs_diff(&fixture, &fresh), 0.0);
+    // A tolerance, not equality: other CPUs may take other vectorised paths in the generator.
+    assert!(max_abs_diff(&fixture, &fresh) < 1e-6);
 }

@@ -7,4 +7,4 @@ mod source;
 
 pub use error::IngestError;
 pub use sampler::Sampler;
-pub use source::{IngestEvent, StreamEnd, spawn_file};
+pub use source::{Counts, IngestEvent, StreamEnd, spawn_file};

@@ -1,6 +1,9 @@
 //! The decoding pipeline, built element by element (no user string reaches a launch line):
 //! `uridecodebin ! videoconvert ! videoscale ! capsfilter(RGB) ! appsink`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -9,6 +12,20 @@ use gstreamer_app as gst_app;
 pub(crate) struct DecodePipeline {
     pub pipeline: gst::Pipeline,
     pub sink: gst_app::AppSink,
+    video_linked: Arc<AtomicBool>,
+    all_pads: Arc<AtomicBool>,
+}
+
+impl DecodePipeline {
+    /// Whether a decoded video stream reached the converter.
+    pub fn video_linked(&self) -> bool {
+        self.video_linked.load(Ordering::SeqCst)
+    }
+
+    /// Whether the decoder has exposed all the streams it will expose.
+    pub fn all_pads_exposed(&self) -> bool {
+        self.all_pads.load(Ordering::SeqCst)
+    }
 }
 
 /// Frames the appsink holds before it pushes back on the decoder.
@@ -41,6 +58,11 @@ pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> 
     gst::Element::link_many([&convert, &scale, &filter, sink.upcast_ref()])
         .map_err(|e| e.to_string())?;
 
+    let video_linked = Arc::new(AtomicBool::new(false));
+    let all_pads = Arc::new(AtomicBool::new(false));
+    let done = all_pads.clone();
+    decode.connect_no_more_pads(move |_| done.store(true, Ordering::SeqCst));
+    let linked = video_linked.clone();
     let pipeline_weak = pipeline.downgrade();
     let convert_weak = convert.downgrade();
     let filter_weak = filter.downgrade();
@@ -58,32 +80,50 @@ pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> 
             .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
             .unwrap_or(false);
         if is_video {
-            if let Some(size) = caps.as_ref().and_then(|c| scaled_size(c, max_side)) {
-                filter.set_property("caps", rgb_caps(Some(size)));
-            }
-            if let Some(sinkpad) = convert.static_pad("sink").filter(|p| !p.is_linked())
-                && let Err(e) = pad.link(&sinkpad)
-            {
-                tracing::warn!(error = ?e, "cannot link the decoded video pad");
-            }
-        } else {
-            // Audio and other streams go to a fakesink so they never block or fail the pipeline.
-            let Ok(fake) = gst::ElementFactory::make("fakesink")
-                .property("sync", false)
-                .property("async", false)
-                .build()
-            else {
-                return;
-            };
-            if pipeline.add(&fake).is_ok() {
-                let _ = fake.sync_state_with_parent();
-                if let Some(sinkpad) = fake.static_pad("sink") {
-                    let _ = pad.link(&sinkpad);
+            match convert.static_pad("sink") {
+                Some(sinkpad) if !sinkpad.is_linked() => {
+                    if let Some(size) = caps.as_ref().and_then(|c| scaled_size(c, max_side)) {
+                        filter.set_property("caps", rgb_caps(Some(size)));
+                    }
+                    match pad.link(&sinkpad) {
+                        Ok(_) => linked.store(true, Ordering::SeqCst),
+                        Err(e) => tracing::warn!(error = ?e, caps = ?caps, "cannot link a video stream"),
+                    }
+                }
+                // One video stream is scored; further ones (a rear camera) are discarded.
+                _ => {
+                    tracing::warn!(caps = ?caps, "file has several video streams: scoring the first");
+                    discard(&pipeline, pad);
                 }
             }
+        } else {
+            discard(&pipeline, pad);
         }
     });
-    Ok(DecodePipeline { pipeline, sink })
+    Ok(DecodePipeline {
+        pipeline,
+        sink,
+        video_linked,
+        all_pads,
+    })
+}
+
+/// Sends a stream nobody scores (audio, a second camera) to a fakesink, so it never blocks or
+/// fails the pipeline.
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) {
+    let Ok(fake) = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+    else {
+        return;
+    };
+    if pipeline.add(&fake).is_ok() {
+        let _ = fake.sync_state_with_parent();
+        if let Some(sinkpad) = fake.static_pad("sink") {
+            let _ = pad.link(&sinkpad);
+        }
+    }
 }
 
 fn rgb_caps(size: Option<(i32, i32)>) -> gst::Caps {
@@ -113,7 +153,7 @@ fn scaled_size(caps: &gst::CapsRef, max_side: u32) -> Option<(i32, i32)> {
         return None;
     }
     let k = f64::from(max_side) / longest;
-    // Even sizes keep every colour conversion exact.
-    let even = |x: f64| ((x * k / 2.0).round() as i32 * 2).max(2);
+    // Even sizes keep every colour conversion exact; rounding down keeps within max_side.
+    let even = |x: f64| ((x * k / 2.0).floor() as i32 * 2).max(2);
     Some((even(dw), even(dh)))
 }

@@ -1,8 +1,6 @@
 //! The frame scorer: text features of all descriptions computed once, then per frame the
 //! global image feature, ROI features of the chosen box pairs, similarities and eq. 11.
 
-use std::collections::HashMap;
-
 use saclip_detector::Detection;
 use saclip_model::{
     ClipTokenizer, ModelError, SaClip, box_position, crop_rois, frame_to_tensor, preprocess_image,
@@ -64,8 +62,6 @@ pub struct Scorer {
     descriptions: Descriptions,
     /// Normalised u = [Pool(r_sent); r_svo] per description [D, 2P].
     u: Tensor,
-    /// Normalised sentence half Pool(r_sent) per description [D, P] (frame-level fallback).
-    u_sentence: Tensor,
     abnormal: Vec<usize>,
     top_k: usize,
 }
@@ -101,9 +97,7 @@ impl Scorer {
         let masks = Tensor::from_slice(&masks)
             .view([n, 3, context as i64])
             .to_device(device);
-        let p = model.config().projection_dim;
         let u = tch::no_grad(|| model.text_feature(&ids, &masks)).to_kind(Kind::Float);
-        let u_sentence = l2_normalize(&u.narrow(1, 0, p));
         let abnormal = descriptions
             .items
             .iter()
@@ -113,7 +107,6 @@ impl Scorer {
             .collect();
         Ok(Self {
             u: l2_normalize(&u),
-            u_sentence,
             model,
             descriptions,
             abnormal,
@@ -128,9 +121,9 @@ impl Scorer {
 
     /// Scores one frame given its detections.
     ///
-    /// A description naming two object groups is matched against v = [f_v(frame); r_roi] of
-    /// its chosen box pair; one without groups or without a usable pair falls back to the
-    /// frame's global feature against the sentence half of u.
+    /// Each description is matched against v = [f_v(frame); r_roi] (eq. 8), r_roi from its
+    /// chosen subject / object boxes; a description without groups or without a usable pair
+    /// uses the whole frame as both regions.
     pub fn score(&self, frame: &Frame, detections: &[Detection]) -> Result<FrameScore, ScoreError> {
         tch::no_grad(|| self.score_inner(frame, detections)).map_err(|source| ScoreError::Frame {
             stream: frame.stream.to_string(),
@@ -157,87 +150,86 @@ impl Scorer {
             .encode_image(&preprocess_image(&image.unsqueeze(0), size))
             .to_kind(Kind::Float);
 
-        // Pairs per description, and the distinct pairs and boxes they use.
         let pairs: Vec<Option<(usize, usize)>> = self
             .descriptions
             .items
             .iter()
             .map(|d| d.groups.and_then(|g| choose_pair(detections, g)))
             .collect();
-        let mut pair_row: HashMap<(usize, usize), i64> = HashMap::new();
-        for pair in pairs.iter().flatten() {
-            let next = pair_row.len() as i64;
-            pair_row.entry(*pair).or_insert(next);
+        // ROI table: slot 0 is the whole frame, slot k + 1 the k-th detection used by a pair.
+        let mut used_boxes: Vec<usize> =
+            pairs.iter().flatten().flat_map(|&(s, o)| [s, o]).collect();
+        used_boxes.sort_unstable();
+        used_boxes.dedup();
+        let slot = |det: usize| used_boxes.binary_search(&det).map_or(0, |k| k as i64 + 1);
+        let (w, h) = (frame.width as f32, frame.height as f32);
+        let mut positions: Vec<f32> = box_position([0.0, 0.0, w, h], w, h).to_vec();
+        let mut roi_emb = global.shallow_clone();
+        if !used_boxes.is_empty() {
+            let boxes: Vec<[f32; 4]> = used_boxes
+                .iter()
+                .map(|&i| {
+                    let b = &detections[i].bbox;
+                    [b.x1, b.y1, b.x2, b.y2]
+                })
+                .collect();
+            for b in &boxes {
+                positions.extend(box_position(*b, w, h));
+            }
+            let crops = self
+                .model
+                .encode_image(&crop_rois(&image, &boxes, size)?)
+                .to_kind(Kind::Float);
+            roi_emb = Tensor::cat(&[global.shallow_clone(), crops], 0);
         }
-        // Sims of every description against the global feature (fallback) ...
-        let mut sims: Vec<f64> = Vec::<f64>::try_from(
-            l2_normalize(&global)
-                .matmul(&self.u_sentence.tr())
-                .view([-1])
-                .to_kind(Kind::Double),
+        let positions = Tensor::from_slice(&positions)
+            .view([-1, 5])
+            .to_device(device);
+
+        // One r_roi per distinct (subject, object) slot pair; (0, 0) is the whole-frame fallback,
+        // so every similarity lives in the same 2P space.
+        let mut rows: Vec<(i64, i64)> = pairs
+            .iter()
+            .map(|p| p.map_or((0, 0), |(s, o)| (slot(s), slot(o))))
+            .collect();
+        let desc_rows = rows.clone();
+        rows.sort_unstable();
+        rows.dedup();
+        let index = |f: fn(&(i64, i64)) -> i64| {
+            Tensor::from_slice(&rows.iter().map(f).collect::<Vec<_>>()).to_device(device)
+        };
+        let (subj, obj) = (index(|r| r.0), index(|r| r.1));
+        let r_roi = self.model.roi_feature(
+            &roi_emb.index_select(0, &subj),
+            &positions.index_select(0, &subj),
+            &roi_emb.index_select(0, &obj),
+            &positions.index_select(0, &obj),
+        );
+        let q = rows.len() as i64;
+        let v = l2_normalize(&Tensor::cat(&[global.expand([q, -1], false), r_roi], -1));
+        let all: Vec<f64> = Vec::<f64>::try_from(
+            v.matmul(&self.u.tr()).to_kind(Kind::Double).view([-1]),
         )
         .map_err(|e| ModelError::Torch {
             context: "reading similarities".into(),
             source: e,
         })?;
-        // ... replaced by the ROI-aware similarity where a pair was found.
-        if !pair_row.is_empty() {
-            let mut ordered: Vec<((usize, usize), i64)> =
-                pair_row.iter().map(|(k, v)| (*k, *v)).collect();
-            ordered.sort_by_key(|(_, row)| *row);
-            let mut box_row: HashMap<usize, i64> = HashMap::new();
-            let mut boxes = Vec::new();
-            for ((s, o), _) in &ordered {
-                for i in [*s, *o] {
-                    box_row.entry(i).or_insert_with(|| {
-                        let b = &detections[i].bbox;
-                        boxes.push([b.x1, b.y1, b.x2, b.y2]);
-                        boxes.len() as i64 - 1
-                    });
-                }
-            }
-            let roi_emb = self
-                .model
-                .encode_image(&crop_rois(&image, &boxes, size)?)
-                .to_kind(Kind::Float);
-            let (w, h) = (frame.width as f32, frame.height as f32);
-            let pick = |role: fn(&(usize, usize)) -> usize| {
-                let rows: Vec<i64> = ordered.iter().map(|(p, _)| box_row[&role(p)]).collect();
-                let pos: Vec<f32> = ordered
-                    .iter()
-                    .flat_map(|(p, _)| {
-                        let b = &detections[role(p)].bbox;
-                        box_position([b.x1, b.y1, b.x2, b.y2], w, h)
-                    })
-                    .collect();
-                let rows = Tensor::from_slice(&rows).to_device(device);
-                (
-                    roi_emb.index_select(0, &rows),
-                    Tensor::from_slice(&pos).view([-1, 5]).to_device(device),
-                )
-            };
-            let (subj, subj_pos) = pick(|p| p.0);
-            let (obj, obj_pos) = pick(|p| p.1);
-            let r_roi = self.model.roi_feature(&subj, &subj_pos, &obj, &obj_pos);
-            let q = ordered.len() as i64;
-            let v = l2_normalize(&Tensor::cat(&[global.expand([q, -1], false), r_roi], -1));
-            let pair_sims: Vec<f64> =
-                Vec::<f64>::try_from(v.matmul(&self.u.tr()).to_kind(Kind::Double).view([-1]))
-                    .map_err(|e| ModelError::Torch {
-                        context: "reading similarities".into(),
-                        source: e,
-                    })?;
-            let d = self.descriptions.items.len();
-            for (i, pair) in pairs.iter().enumerate() {
-                if let Some(p) = pair {
-                    sims[i] = pair_sims[pair_row[p] as usize * d + i];
-                }
-            }
+        let d = self.descriptions.items.len();
+        let sims: Vec<f64> = desc_rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                rows.binary_search(r)
+                    .map_or(f64::NAN, |row| all[row * d + i])
+            })
+            .collect();
+        if let Some(bad) = sims.iter().position(|s| !s.is_finite()) {
+            return Err(ModelError::BadInput(format!(
+                "similarity to \"{}\" is not a number (broken weights?)",
+                self.descriptions.items[bad].text
+            )));
         }
 
-        let mut used_boxes: Vec<usize> = pair_row.keys().flat_map(|&(s, o)| [s, o]).collect();
-        used_boxes.sort_unstable();
-        used_boxes.dedup();
         let score =
             self.abnormal.iter().map(|&i| sims[i]).sum::<f64>() / self.abnormal.len().max(1) as f64;
         let mut order: Vec<usize> = (0..sims.len()).collect();
