@@ -192,3 +192,39 @@ fn help_shows_examples() {
         "{text}"
     );
 }
+
+#[test]
+fn replay_runs_on_an_imported_clip_checkpoint_without_code_change() {
+    // The parity fixture is a real (tiny) Hugging Face CLIPModel checkpoint with 64 px input.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let weights = dir.path().join("clip.safetensors");
+    let imported =
+        saclip_model::import_hf(&root().join("fixtures/parity"), tch::Device::Cpu).expect("import");
+    imported.model.save(&weights).expect("save");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model:\n  weights: {}\ningest:\n  sample_fps: 1.0\n",
+            weights.display()
+        ),
+    )
+    .expect("write");
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--config",
+        cfg.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(recs.len(), 4);
+    assert!(
+        recs.iter()
+            .all(|r| r["score"].as_f64().is_some_and(f64::is_finite))
+    );
+}

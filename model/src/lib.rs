@@ -8,6 +8,7 @@
 mod config;
 mod error;
 mod heads;
+mod import;
 mod layers;
 mod preprocess;
 mod sa_clip;
@@ -19,6 +20,7 @@ mod weights;
 pub use config::{SaClipConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
 pub use heads::{BOX_FEATURES, box_position};
+pub use import::{Imported, config_from_hf, import_hf};
 pub use preprocess::{CLIP_MEAN, CLIP_STD, crop_rois, frame_to_tensor, preprocess_image};
 pub use sa_clip::{SaClip, TextOutput};
 pub use tokenizer::{ClipTokenizer, SvoSpans, TokenSpan};

@@ -80,8 +80,19 @@ impl SaClip {
     pub fn load(weights: &Path, device: Device) -> Result<Self, ModelError> {
         let config = SaClipConfig::for_weights(weights)?;
         let mut model = Self::new(config, device)?;
-        weights::load(&mut model.vs, weights)?;
+        weights::load(&mut model.vs, weights, &weights::STRICT)?;
         Ok(model)
+    }
+
+    /// Loads weights in Hugging Face `CLIPModel` naming into this model; the SA-CLIP heads,
+    /// which such files lack, keep their current values. Returns the names of those heads.
+    pub(crate) fn load_hf_weights(&mut self, weights: &Path) -> Result<Vec<String>, ModelError> {
+        let policy = weights::LoadPolicy {
+            // Buffers, not parameters, in older transformers releases.
+            ignore_in_file: |name| name.ends_with("embeddings.position_ids"),
+            may_be_absent: |name| name.starts_with("svo_") || name.starts_with("roi_"),
+        };
+        weights::load(&mut self.vs, weights, &policy)
     }
 
     /// Saves the weights as safetensors at `weights` and the config as JSON beside them.

@@ -71,9 +71,28 @@ fn write_atomically(
     })
 }
 
+/// Which differences between a file and the model a load tolerates.
+pub(crate) struct LoadPolicy {
+    /// File tensors that are skipped (e.g. Hugging Face's `position_ids` buffers).
+    pub ignore_in_file: fn(&str) -> bool,
+    /// Model parameters that may be absent from the file and keep their initial values.
+    pub may_be_absent: fn(&str) -> bool,
+}
+
+/// The project's own format: every tensor present, nothing else.
+pub(crate) const STRICT: LoadPolicy = LoadPolicy {
+    ignore_in_file: |_| false,
+    may_be_absent: |_| false,
+};
+
 /// Copies every tensor of the file at `weights` into `vs`, refusing missing, extra or
-/// mis-shaped tensors with an error that names them.
-pub(crate) fn load(vs: &mut VarStore, weights: &Path) -> Result<(), ModelError> {
+/// mis-shaped tensors (within `policy`) with an error that names them. Returns the names of
+/// the parameters the file did not have.
+pub(crate) fn load(
+    vs: &mut VarStore,
+    weights: &Path,
+    policy: &LoadPolicy,
+) -> Result<Vec<String>, ModelError> {
     if !weights.is_file() {
         return Err(ModelError::Io {
             path: weights.to_path_buf(),
@@ -86,12 +105,18 @@ pub(crate) fn load(vs: &mut VarStore, weights: &Path) -> Result<(), ModelError> 
             source,
         })?
         .into_iter()
+        .filter(|(name, _)| !(policy.ignore_in_file)(name))
         .collect();
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut absent = Vec::new();
     for (name, var) in &vars {
         let expected = var.size();
         let Some(src) = file.remove(name) else {
+            if (policy.may_be_absent)(name) {
+                absent.push(name.clone());
+                continue;
+            }
             return Err(ModelError::MissingTensor {
                 path: weights.to_path_buf(),
                 name: name.clone(),
@@ -116,5 +141,5 @@ pub(crate) fn load(vs: &mut VarStore, weights: &Path) -> Result<(), ModelError> 
             names,
         });
     }
-    Ok(())
+    Ok(absent)
 }

@@ -1,8 +1,8 @@
-//! Creation of randomly initialised models (fixtures and starting points for training).
+//! Creation of model files: randomly initialised ones, and conversions of CLIP checkpoints.
 
 use std::path::Path;
 
-use saclip_model::{ModelError, SaClip, SaClipConfig};
+use saclip_model::{ModelError, SaClip, SaClipConfig, import_hf};
 
 /// Model shapes the trainer can create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,12 +22,29 @@ pub fn write_random(shape: Shape, seed: i64, name: &str, out: &Path) -> Result<S
     };
     config.name = name.to_string();
     let model = SaClip::new(config, tch::Device::Cpu)?;
+    save_creating_dirs(&model, out)?;
+    Ok(model)
+}
+
+/// Converts a Hugging Face CLIP checkpoint folder into the project's format at `out`; the
+/// SA-CLIP heads it lacks are initialised from `seed`. Returns the model and those heads' names.
+pub fn import_hf_checkpoint(
+    dir: &Path,
+    seed: i64,
+    out: &Path,
+) -> Result<(SaClip, Vec<String>), ModelError> {
+    tch::manual_seed(seed);
+    let imported = import_hf(dir, tch::Device::Cpu)?;
+    save_creating_dirs(&imported.model, out)?;
+    Ok((imported.model, imported.initialised))
+}
+
+fn save_creating_dirs(model: &SaClip, out: &Path) -> Result<(), ModelError> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    model.save(out)?;
-    Ok(model)
+    model.save(out)
 }

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use saclip_trainer::init::{Shape, write_random};
+use saclip_trainer::init::{Shape, import_hf_checkpoint, write_random};
 
 #[derive(Parser)]
 #[command(
     name = "saclip-train",
     version,
     about = "Train, curate and evaluate SA-CLIP models",
-    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors"
+    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +31,19 @@ enum Command {
         /// Name recorded in the config; say "untrained" so nobody mistakes it for a trained one.
         #[arg(long, default_value = "random-untrained")]
         name: String,
+        /// Output weights path (.safetensors); the config goes beside it as .json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Convert a Hugging Face CLIPModel checkpoint folder (config.json + model.safetensors,
+    /// e.g. openai/clip-vit-base-patch32) into this project's format; the SA-CLIP heads are
+    /// initialised from the seed.
+    ImportHf {
+        /// Folder with config.json and model.safetensors.
+        dir: PathBuf,
+        /// Seed for the SA-CLIP heads the checkpoint does not have.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
         /// Output weights path (.safetensors); the config goes beside it as .json.
         #[arg(long)]
         out: PathBuf,
@@ -57,6 +70,11 @@ fn main() -> anyhow::Result<()> {
                 .map(|t| t.numel() as i64)
                 .sum();
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
+        }
+        Command::ImportHf { dir, seed, out } => {
+            let (_, heads) = import_hf_checkpoint(&dir, seed, &out)
+                .with_context(|| format!("importing {}", dir.display()))?;
+            tracing::info!(path = %out.display(), initialised = ?heads, "converted; the SA-CLIP heads are untrained");
         }
     }
     Ok(())

@@ -82,3 +82,35 @@ fn bundled_fixture_is_the_documented_seed_0_model() {
     // A tolerance, not equality: other CPUs may take other vectorised paths in the generator.
     assert!(max_abs_diff(&fixture, &fresh) < 1e-6);
 }
+
+#[test]
+fn import_hf_converts_a_checkpoint_into_a_loadable_model() {
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("clip.safetensors");
+    let status = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
+        .args(["import-hf"])
+        .arg(root.join("fixtures/parity"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("run saclip-train");
+    assert!(status.success());
+    let m = SaClip::load(&out, Device::Cpu).expect("converted model loads");
+    assert_eq!(m.config().vision.image_size, 64);
+    assert_eq!(m.config().text.eos_token_id, 49407);
+
+    // A folder that is not a CLIP checkpoint fails with the file named.
+    let out2 = dir.path().join("x.safetensors");
+    let output = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
+        .args(["import-hf"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .expect("run saclip-train");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("config.json"), "{err}");
+}

@@ -1,0 +1,102 @@
+//! Parity with Hugging Face transformers' CLIPModel on the same (tiny, random) weights.
+//!
+//! The fixtures come from `scripts/parity/make_clip_fixtures.py` (see its header).
+
+use std::path::{Path, PathBuf};
+
+use saclip_model::{ClipTokenizer, SaClip, import_hf};
+use tch::{Device, Kind, Tensor};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/parity")
+}
+
+fn reference(name: &str) -> Tensor {
+    Tensor::read_safetensors(dir().join("reference.safetensors"))
+        .expect("reference outputs")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in reference"))
+        .1
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
+}
+
+fn imported() -> SaClip {
+    let imp = import_hf(&dir(), Device::Cpu).expect("import");
+    // Only the SA-CLIP heads are missing from a CLIP checkpoint.
+    assert!(!imp.initialised.is_empty());
+    assert!(
+        imp.initialised
+            .iter()
+            .all(|n| n.starts_with("svo_") || n.starts_with("roi_")),
+        "{:?}",
+        imp.initialised
+    );
+    imp.model
+}
+
+#[test]
+fn image_tower_matches_transformers() {
+    let m = imported();
+    let out = tch::no_grad(|| m.encode_image(&reference("pixel_values")));
+    let d = max_diff(&out, &reference("image_embeds"));
+    assert!(d < 1e-4, "image embeddings differ by {d}");
+}
+
+#[test]
+fn text_tower_matches_transformers_states_and_embeddings() {
+    let m = imported();
+    let ids = reference("input_ids");
+    let out = tch::no_grad(|| m.encode_text(&ids));
+    let d = max_diff(&out.states, &reference("text_states"));
+    assert!(d < 1e-4, "token states differ by {d}");
+    let d = max_diff(&out.embeds, &reference("text_embeds"));
+    assert!(d < 1e-4, "text embeddings differ by {d}");
+}
+
+#[test]
+fn logits_match_transformers() {
+    let m = imported();
+    let (img, txt) = tch::no_grad(|| {
+        (
+            m.encode_image(&reference("pixel_values")),
+            m.encode_text(&reference("input_ids")).embeds,
+        )
+    });
+    let norm = |t: &Tensor| t / t.norm_scalaropt_dim(2.0, [-1], true);
+    let logits = norm(&img).matmul(&norm(&txt).tr()) * m.logit_scale();
+    let d = max_diff(&logits, &reference("logits_per_image"));
+    assert!(d < 1e-4, "logits differ by {d}");
+}
+
+#[test]
+fn tokenizer_matches_openai_reference_ids() {
+    let captions = [
+        "a car hits a pedestrian crossing the road",
+        "A red car is parked to the left of a white truck!",
+        "the ego vehicle is out of control and leaving the roadway",
+    ];
+    let long = ["a bus is driving behind a motorcycle in front of a cyclist"; 8].join(" ");
+    let mut texts: Vec<&str> = captions.to_vec();
+    texts.push(&long);
+    let ids = ClipTokenizer::new(77).encode_batch(&texts);
+    assert_eq!(max_diff(&ids, &reference("input_ids")), 0.0);
+}
+
+#[test]
+fn converted_model_keeps_parity_after_save_and_load() {
+    let m = imported();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("converted.safetensors");
+    m.save(&path).expect("save");
+    let back = SaClip::load(&path, Device::Cpu).expect("load converted");
+    let out = tch::no_grad(|| back.encode_image(&reference("pixel_values")));
+    assert!(max_diff(&out, &reference("image_embeds")) < 1e-4);
+}
