@@ -13,6 +13,7 @@ mod layers;
 mod preprocess;
 mod sa_clip;
 mod text;
+mod text_clean;
 mod tokenizer;
 mod vision;
 mod weights;

@@ -75,10 +75,11 @@ impl ClipTokenizer {
         i64::from(self.inner.end_of_text().to_u16())
     }
 
-    /// BPE ids of `text` without start / end tokens.
+    /// BPE ids of `text` without start / end tokens, after CLIP's text clean-up.
     pub fn bpe(&self, text: &str) -> Vec<i64> {
         let mut tokens: Vec<Token> = Vec::new();
-        self.inner.encode(text, &mut tokens);
+        self.inner
+            .encode(&crate::text_clean::clean(text), &mut tokens);
         tokens.into_iter().map(|t| i64::from(t.to_u16())).collect()
     }
 

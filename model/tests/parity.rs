@@ -100,3 +100,31 @@ fn converted_model_keeps_parity_after_save_and_load() {
     let out = tch::no_grad(|| back.encode_image(&reference("pixel_values")));
     assert!(max_diff(&out, &reference("image_embeds")) < 1e-4);
 }
+
+#[test]
+fn tokenizer_matches_openai_reference_on_261_varied_strings() {
+    let text = std::fs::read_to_string(dir().join("tokenizer.jsonl")).expect("tokenizer fixture");
+    let tok = ClipTokenizer::new(77);
+    let mut mismatches = Vec::new();
+    let mut count = 0;
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let text = row["text"].as_str().expect("text");
+        let want: Vec<i64> = row["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_i64().expect("id"))
+            .collect();
+        count += 1;
+        if tok.encode(text) != want {
+            mismatches.push(text.to_string());
+        }
+    }
+    assert!(count >= 200, "only {count} strings");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {count} differ: {mismatches:?}",
+        mismatches.len()
+    );
+}
