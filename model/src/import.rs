@@ -169,6 +169,11 @@ pub fn config_from_hf(path: &Path) -> Result<SaClipConfig, ModelError> {
     Ok(config)
 }
 
+/// Whether a parameter belongs to the SA-CLIP heads (absent from CLIP checkpoints).
+pub(crate) fn is_head(name: &str) -> bool {
+    name.starts_with("svo_") || name.starts_with("roi_")
+}
+
 /// An imported model and the SA-CLIP head parameters the checkpoint did not provide.
 #[derive(Debug)]
 pub struct Imported {

@@ -12,6 +12,13 @@ use crate::text::TextTower;
 use crate::vision::VisionTower;
 use crate::weights;
 
+/// Loading a CLIP checkpoint: its buffers are skipped and the SA-CLIP heads may be absent.
+const HF_POLICY: weights::LoadPolicy = weights::LoadPolicy {
+    // Buffers, not parameters, in older transformers releases.
+    ignore_in_file: |name| name.ends_with("embeddings.position_ids"),
+    may_be_absent: crate::import::is_head,
+};
+
 /// Text tower outputs for a batch of captions.
 #[derive(Debug)]
 pub struct TextOutput {
@@ -87,12 +94,17 @@ impl SaClip {
     /// Loads weights in Hugging Face `CLIPModel` naming into this model; the SA-CLIP heads,
     /// which such files lack, keep their current values. Returns the names of those heads.
     pub(crate) fn load_hf_weights(&mut self, weights: &Path) -> Result<Vec<String>, ModelError> {
-        let policy = weights::LoadPolicy {
-            // Buffers, not parameters, in older transformers releases.
-            ignore_in_file: |name| name.ends_with("embeddings.position_ids"),
-            may_be_absent: |name| name.starts_with("svo_") || name.starts_with("roi_"),
-        };
-        weights::load(&mut self.vs, weights, &policy)
+        weights::load(&mut self.vs, weights, &HF_POLICY)
+    }
+
+    /// Loads CLIP tensors already renamed to our names (from another naming); the SA-CLIP
+    /// heads keep their current values. Returns the names of those heads.
+    pub(crate) fn load_mapped(
+        &mut self,
+        tensors: std::collections::HashMap<String, Tensor>,
+        source: &Path,
+    ) -> Result<Vec<String>, ModelError> {
+        weights::load_tensors(&mut self.vs, tensors, source, &HF_POLICY)
     }
 
     /// Saves the weights as safetensors at `weights` and the config as JSON beside them.

@@ -99,11 +99,29 @@ pub(crate) fn load(
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file"),
         });
     }
-    let mut file: HashMap<String, Tensor> = Tensor::read_safetensors(weights)
+    let file = read_tensors(weights)?;
+    load_tensors(vs, file, weights, policy)
+}
+
+/// All tensors of a safetensors file by name.
+pub(crate) fn read_tensors(weights: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
+    Ok(Tensor::read_safetensors(weights)
         .map_err(|source| ModelError::Torch {
             context: format!("reading weights {}", weights.display()),
             source,
         })?
+        .into_iter()
+        .collect())
+}
+
+/// Copies named tensors (read from `weights`) into `vs`, within `policy`.
+pub(crate) fn load_tensors(
+    vs: &mut VarStore,
+    file: HashMap<String, Tensor>,
+    weights: &Path,
+    policy: &LoadPolicy,
+) -> Result<Vec<String>, ModelError> {
+    let mut file: HashMap<String, Tensor> = file
         .into_iter()
         .filter(|(name, _)| !(policy.ignore_in_file)(name))
         .collect();

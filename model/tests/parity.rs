@@ -128,3 +128,79 @@ fn tokenizer_matches_openai_reference_on_261_varied_strings() {
         mismatches.len()
     );
 }
+
+fn openai_reference(name: &str) -> Tensor {
+    Tensor::read_safetensors(dir().join("openai-reference.safetensors"))
+        .expect("reference outputs")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in reference"))
+        .1
+}
+
+#[test]
+fn openai_state_dict_import_matches_open_clip() {
+    // The fixture's open_clip model uses heads of width 16 (OpenAI's own models use 64).
+    let imp = saclip_model::import_openai(&dir().join("openai.safetensors"), 16, Device::Cpu)
+        .expect("import");
+    let m = imp.model;
+    let c = m.config();
+    assert_eq!(
+        (
+            c.vision.image_size,
+            c.vision.patch_size,
+            c.vision.num_layers,
+            c.vision.num_heads
+        ),
+        (64, 16, 2, 4)
+    );
+    assert_eq!(
+        (
+            c.text.hidden_size,
+            c.text.num_layers,
+            c.text.num_heads,
+            c.projection_dim
+        ),
+        (32, 2, 2, 32)
+    );
+    let (img, txt) = tch::no_grad(|| {
+        (
+            m.encode_image(&openai_reference("pixel_values")),
+            m.encode_text(&openai_reference("input_ids")).embeds,
+        )
+    });
+    let d = max_diff(&img, &openai_reference("image_embeds"));
+    assert!(d < 1e-4, "image embeddings differ by {d}");
+    let d = max_diff(&txt, &openai_reference("text_embeds"));
+    assert!(d < 1e-4, "text embeddings differ by {d}");
+    let norm = |t: &Tensor| t / t.norm_scalaropt_dim(2.0, [-1], true);
+    let logits = norm(&img).matmul(&norm(&txt).tr()) * m.logit_scale();
+    let d = max_diff(&logits, &openai_reference("logits_per_image"));
+    assert!(d < 1e-4, "logits differ by {d}");
+}
+
+#[test]
+fn openai_import_errors_name_the_openai_tensor() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("broken.safetensors");
+    let kept: Vec<(String, Tensor)> = Tensor::read_safetensors(dir().join("openai.safetensors"))
+        .expect("read")
+        .into_iter()
+        .filter(|(n, _)| n != "transformer.resblocks.1.attn.in_proj_weight")
+        .collect();
+    Tensor::write_safetensors(&kept, &path).expect("write");
+    let err = saclip_model::import_openai(&path, 16, Device::Cpu).expect_err("missing in_proj");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("transformer.resblocks.1.attn.in_proj_weight") && msg.contains("[96, 32]"),
+        "{msg}"
+    );
+    // A head width that does not divide the widths is refused with the reason.
+    let err = saclip_model::import_openai(&dir().join("openai.safetensors"), 48, Device::Cpu)
+        .expect_err("heads");
+    assert!(err.to_string().contains("heads of width 48"), "{err}");
+    // A file that is not a CLIP state dict.
+    let err = saclip_model::import_openai(&dir().join("reference.safetensors"), 64, Device::Cpu)
+        .expect_err("not openai");
+    assert!(err.to_string().contains("visual.conv1.weight"), "{err}");
+}

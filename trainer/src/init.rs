@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use saclip_model::{ModelError, SaClip, SaClipConfig, import_hf};
+use saclip_model::{Imported, ModelError, SaClip, SaClipConfig, import_hf, import_openai};
 
 /// Model shapes the trainer can create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,15 +28,25 @@ pub fn write_random(shape: Shape, seed: i64, name: &str, out: &Path) -> Result<S
 
 /// Converts a Hugging Face CLIP checkpoint folder into the project's format at `out`; the
 /// SA-CLIP heads it lacks are initialised from `seed`. Returns the model and those heads' names.
-pub fn import_hf_checkpoint(
-    dir: &Path,
-    seed: i64,
-    out: &Path,
-) -> Result<(SaClip, Vec<String>), ModelError> {
+pub fn import_hf_checkpoint(dir: &Path, seed: i64, out: &Path) -> Result<Imported, ModelError> {
     tch::manual_seed(seed);
     let imported = import_hf(dir, tch::Device::Cpu)?;
     save_creating_dirs(&imported.model, out)?;
-    Ok((imported.model, imported.initialised))
+    Ok(imported)
+}
+
+/// Converts an OpenAI / open_clip CLIP state dict (safetensors) into the project's format at
+/// `out`, with attention heads of `head_width`; the SA-CLIP heads are initialised from `seed`.
+pub fn import_openai_state_dict(
+    weights: &Path,
+    head_width: i64,
+    seed: i64,
+    out: &Path,
+) -> Result<Imported, ModelError> {
+    tch::manual_seed(seed);
+    let imported = import_openai(weights, head_width, tch::Device::Cpu)?;
+    save_creating_dirs(&imported.model, out)?;
+    Ok(imported)
 }
 
 fn save_creating_dirs(model: &SaClip, out: &Path) -> Result<(), ModelError> {

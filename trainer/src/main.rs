@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use saclip_trainer::init::{Shape, import_hf_checkpoint, write_random};
+use saclip_trainer::init::{Shape, import_hf_checkpoint, import_openai_state_dict, write_random};
 
 #[derive(Parser)]
 #[command(
     name = "saclip-train",
     version,
     about = "Train, curate and evaluate SA-CLIP models",
-    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors"
+    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors\n  saclip-train import-openai ViT-B-32.safetensors --out models/clip-b32.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +48,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Convert an OpenAI / open_clip CLIP state dict saved as safetensors (names like
+    /// visual.conv1.weight, attn.in_proj_weight) into this project's format.
+    ImportOpenai {
+        /// The state dict (.safetensors).
+        file: PathBuf,
+        /// Attention head width; OpenAI's CLIP models use 64.
+        #[arg(long, default_value_t = 64)]
+        head_width: i64,
+        /// Seed for the SA-CLIP heads the state dict does not have.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        /// Output weights path (.safetensors); the config goes beside it as .json.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,10 +87,24 @@ fn main() -> anyhow::Result<()> {
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
         }
         Command::ImportHf { dir, seed, out } => {
-            let (_, heads) = import_hf_checkpoint(&dir, seed, &out)
+            let imported = import_hf_checkpoint(&dir, seed, &out)
                 .with_context(|| format!("importing {}", dir.display()))?;
-            tracing::info!(path = %out.display(), initialised = ?heads, "converted; the SA-CLIP heads are untrained");
+            report_import(&out, &imported.initialised);
+        }
+        Command::ImportOpenai {
+            file,
+            head_width,
+            seed,
+            out,
+        } => {
+            let imported = import_openai_state_dict(&file, head_width, seed, &out)
+                .with_context(|| format!("importing {}", file.display()))?;
+            report_import(&out, &imported.initialised);
         }
     }
     Ok(())
+}
+
+fn report_import(out: &std::path::Path, heads: &[String]) {
+    tracing::info!(path = %out.display(), initialised = ?heads, "converted; the SA-CLIP heads are untrained");
 }

@@ -101,6 +101,25 @@ fn import_hf_converts_a_checkpoint_into_a_loadable_model() {
     assert_eq!(m.config().vision.image_size, 64);
     assert_eq!(m.config().text.eos_token_id, 49407);
 
+    // The OpenAI naming converts with one command too.
+    let out_oa = dir.path().join("oa.safetensors");
+    let status = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
+        .args(["import-openai"])
+        .arg(root.join("fixtures/parity/openai.safetensors"))
+        .args(["--head-width", "16", "--out"])
+        .arg(&out_oa)
+        .status()
+        .expect("run saclip-train");
+    assert!(status.success());
+    assert_eq!(
+        SaClip::load(&out_oa, Device::Cpu)
+            .expect("loads")
+            .config()
+            .vision
+            .num_heads,
+        4
+    );
+
     // A folder that is not a CLIP checkpoint fails with the file named.
     let out2 = dir.path().join("x.safetensors");
     let output = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
