@@ -54,9 +54,11 @@ pub fn preprocess_image(images: &Tensor, size: i64) -> Tensor {
     // Truncation, as Hugging Face's CLIP image processor computes the long side.
     let nh = ((h as f64 * scale) as i64).max(size);
     let nw = ((w as f64 * scale) as i64).max(size);
-    let resized = images
-        .internal_upsample_bicubic2d_aa([nh, nw], false, None, None)
-        .clamp(0.0, 1.0);
+    // As PIL (which CLIP's processors use) does it: horizontal pass, then vertical pass, each
+    // rounded to 8-bit levels.
+    let to_levels = |x: Tensor| (x * 255.0).round().clamp(0.0, 255.0) / 255.0;
+    let wide = to_levels(images.internal_upsample_bicubic2d_aa([h, nw], false, None, None));
+    let resized = to_levels(wide.internal_upsample_bicubic2d_aa([nh, nw], false, None, None));
     let top = (nh - size) / 2;
     let left = (nw - size) / 2;
     let cropped = resized.narrow(2, top, size).narrow(3, left, size);

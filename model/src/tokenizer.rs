@@ -103,6 +103,51 @@ impl ClipTokenizer {
         Tensor::from_slice(&flat).view([texts.len() as i64, self.context as i64])
     }
 
+    /// Token spans of parts given as byte ranges of the caption (subject, relation, object),
+    /// as a curation tool that knows where each part is would give them. Each range must
+    /// start and end at word boundaries; parts past the 77-token context are an error.
+    pub fn svo_spans_at(
+        &self,
+        caption: &str,
+        ranges: [std::ops::Range<usize>; 3],
+    ) -> Result<SvoSpans, ModelError> {
+        let ids_len = self.encode(caption).len();
+        let span =
+            |part: &'static str, r: &std::ops::Range<usize>| -> Result<TokenSpan, ModelError> {
+                let err = |why: &str| ModelError::SvoNotFound {
+                    caption: caption.to_string(),
+                    part,
+                    text: format!("bytes {}..{} ({why})", r.start, r.end),
+                };
+                let (Some(before), Some(through)) = (caption.get(..r.start), caption.get(..r.end))
+                else {
+                    return Err(err("not character boundaries of the caption"));
+                };
+                if r.start >= r.end {
+                    return Err(err("empty range"));
+                }
+                // BPE works word by word: the tokens of a prefix ending at a word boundary are
+                // exactly the first tokens of the whole caption.
+                let start = 1 + self.bpe(before).len();
+                let end = 1 + self.bpe(through).len();
+                let whole = self.bpe(caption);
+                let cut_word =
+                    whole.get(start - 1..end - 1) != Some(&self.bpe(&caption[r.clone()])[..]);
+                if cut_word {
+                    return Err(err("does not start and end at word boundaries"));
+                }
+                if end >= ids_len {
+                    return Err(err("beyond the context length"));
+                }
+                Ok(TokenSpan { start, end })
+            };
+        Ok(SvoSpans {
+            subject: span("subject", &ranges[0])?,
+            relation: span("relation", &ranges[1])?,
+            object: span("object", &ranges[2])?,
+        })
+    }
+
     /// Finds the subject, then the relation after it, then the object after that, among the
     /// caption's tokens; each part must consist of whole words of the caption.
     pub fn svo_spans(

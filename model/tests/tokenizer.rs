@@ -77,3 +77,31 @@ fn missing_part_is_a_clear_error() {
     );
     assert!(err.to_string().contains("\"truck\""), "{err}");
 }
+
+#[test]
+fn svo_spans_from_byte_ranges_match_the_word_search() {
+    let tok = ClipTokenizer::new(77);
+    let caption = "a red car is parked in front of another car";
+    let at = |part: &str, from: usize| {
+        let start = caption[from..].find(part).expect("part") + from;
+        start..start + part.len()
+    };
+    let subj = at("red car", 0);
+    let rel = at("parked in front of", subj.end);
+    let obj = at("car", rel.end);
+    let by_range = tok.svo_spans_at(caption, [subj, rel, obj]).expect("ranges");
+    let by_words = tok
+        .svo_spans(caption, "red car", "parked in front of", "car")
+        .expect("words");
+    assert_eq!(by_range, by_words);
+    // The object range selects the second "car", which a word search would only find in order.
+    assert_eq!(by_range.object, TokenSpan { start: 10, end: 11 });
+
+    // A range cutting a word, an empty range and a range past the end are refused.
+    let err = tok
+        .svo_spans_at(caption, [2..5, 13..19, 8..9])
+        .expect_err("cut word");
+    assert!(err.to_string().contains("word boundaries"), "{err}");
+    assert!(tok.svo_spans_at(caption, [2..2, 13..19, 40..43]).is_err());
+    assert!(tok.svo_spans_at(caption, [2..9, 13..19, 40..99]).is_err());
+}
