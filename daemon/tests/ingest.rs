@@ -27,6 +27,27 @@ fn collect(path: &Path, config: &IngestConfig) -> (Vec<Frame>, StreamEnd) {
     }
 }
 
+/// Writes a test file with a fixed GStreamer pipeline (test-only; no user input involved).
+fn render(pipeline: &str, out: &Path) {
+    use gstreamer::prelude::*;
+    gstreamer::init().expect("gst");
+    let launch = format!("{pipeline} ! filesink location={}", out.display());
+    let p = gstreamer::parse::launch(&launch).expect("pipeline");
+    p.set_state(gstreamer::State::Playing).expect("play");
+    let bus = p.bus().expect("bus");
+    let msg = bus.timed_pop_filtered(
+        gstreamer::ClockTime::from_seconds(30),
+        &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+    );
+    p.set_state(gstreamer::State::Null).expect("stop");
+    let ended = msg.as_ref().map(|m| m.type_());
+    assert_eq!(
+        ended,
+        Some(gstreamer::MessageType::Eos),
+        "cannot write {launch}: {msg:?}"
+    );
+}
+
 fn config(fps: f64) -> IngestConfig {
     IngestConfig {
         sample_fps: fps,
@@ -162,23 +183,9 @@ fn dropping_the_receiver_stops_the_decoder() {
 
 #[test]
 fn a_file_without_video_is_refused_quickly() {
-    use gstreamer::prelude::*;
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("audio.wav");
-    gstreamer::init().expect("gst");
-    let p = gstreamer::parse::launch(&format!(
-        "audiotestsrc num-buffers=20 ! wavenc ! filesink location={}",
-        wav.display()
-    ))
-    .expect("pipeline");
-    p.set_state(gstreamer::State::Playing).expect("play");
-    let bus = p.bus().expect("bus");
-    bus.timed_pop_filtered(
-        gstreamer::ClockTime::from_seconds(30),
-        &[gstreamer::MessageType::Eos],
-    )
-    .expect("wav written");
-    p.set_state(gstreamer::State::Null).expect("stop");
+    render("audiotestsrc num-buffers=20 ! wavenc", &wav);
 
     let cfg = IngestConfig {
         // Far longer than the test runs: the error must come from the missing video, not a stall.
@@ -196,26 +203,15 @@ fn a_file_without_video_is_refused_quickly() {
 
 #[test]
 fn timestamps_start_at_zero_for_mp4_with_b_frames() {
-    use gstreamer::prelude::*;
     // With B-frames, mp4mux shifts the buffer timestamps by the reorder delay (an edit list);
     // records must still count time from the start of the stream.
     let dir = tempfile::tempdir().expect("tempdir");
     let mp4 = dir.path().join("bframes.mp4");
-    gstreamer::init().expect("gst");
-    let p = gstreamer::parse::launch(&format!(
+    render(
         "videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=64,height=48,framerate=10/1 \
-         ! x264enc bframes=2 key-int-max=10 ! mp4mux ! filesink location={}",
-        mp4.display()
-    ))
-    .expect("pipeline");
-    p.set_state(gstreamer::State::Playing).expect("play");
-    let bus = p.bus().expect("bus");
-    bus.timed_pop_filtered(
-        gstreamer::ClockTime::from_seconds(30),
-        &[gstreamer::MessageType::Eos],
-    )
-    .expect("mp4 written");
-    p.set_state(gstreamer::State::Null).expect("stop");
+         ! x264enc bframes=2 key-int-max=10 ! mp4mux",
+        &mp4,
+    );
 
     let (frames, end) = collect(&mp4, &config(100.0));
     end.result.expect("clean end");

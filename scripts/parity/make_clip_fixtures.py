@@ -22,6 +22,9 @@ from open_clip.tokenizer import SimpleTokenizer
 from safetensors.torch import save_file
 from transformers import CLIPConfig, CLIPModel
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import randomise  # noqa: E402
+
 CAPTIONS = [
     "a car hits a pedestrian crossing the road",
     "A red car is parked to the left of a white truck!",
@@ -29,24 +32,6 @@ CAPTIONS = [
     # Longer than the 77-token context: truncated with the end token kept last.
     " ".join(["a bus is driving behind a motorcycle in front of a cyclist"] * 8),
 ]
-
-
-def randomise(model: CLIPModel) -> None:
-    """Replaces HF's tiny init with larger random values so differences cannot hide."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name == "logit_scale":
-                continue
-            noise = torch.randn(p.shape, generator=g)
-            is_norm = "layer_norm" in name or "layrnorm" in name or "layernorm" in name
-            if is_norm and name.endswith("weight"):
-                value = 1.0 + 0.1 * noise
-            elif name.endswith("bias"):
-                value = 0.05 * noise
-            else:
-                value = noise * (1.0 / max(1, p.shape[-1]) ** 0.5)
-            p.copy_(value.half().float())
 
 
 def main(out: Path) -> None:
@@ -66,7 +51,7 @@ def main(out: Path) -> None:
         logit_scale_init_value=2.6592,
     )
     model = CLIPModel(config).eval()
-    randomise(model)
+    randomise(model, 1, lambda n: "layer_norm" in n or "layrnorm" in n or "layernorm" in n)
     state = {k: v.half().contiguous() for k, v in model.state_dict().items() if "position_ids" not in k}
     state["logit_scale"] = model.logit_scale.detach().float().reshape(())
     save_file(state, str(out / "model.safetensors"))

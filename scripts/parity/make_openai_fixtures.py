@@ -15,6 +15,9 @@ from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from open_clip.tokenizer import SimpleTokenizer
 from safetensors.torch import save_file
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import randomise  # noqa: E402
+
 CAPTIONS = ["a truck is towing a car", "a cyclist rides next to the bus"]
 
 
@@ -26,19 +29,7 @@ def main(out: Path) -> None:
         text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=32, heads=2, layers=2, mlp_ratio=2.0),
         quick_gelu=True,
     ).eval()
-    g = torch.Generator().manual_seed(4)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name == "logit_scale":
-                continue
-            noise = torch.randn(p.shape, generator=g)
-            if ("ln_" in name or name.startswith("ln")) and name.endswith("weight"):
-                value = 1.0 + 0.1 * noise
-            elif name.endswith("bias"):
-                value = 0.05 * noise
-            else:
-                value = noise * (1.0 / max(1, p.shape[-1]) ** 0.5)
-            p.copy_(value.half().float())
+    randomise(model, 4, lambda n: "ln_" in n or n.startswith("ln"))
     state = {k: v.half().contiguous() for k, v in model.state_dict().items() if k != "attn_mask"}
     state["logit_scale"] = model.logit_scale.detach().float().reshape(())
     save_file(state, str(out / "openai.safetensors"))
