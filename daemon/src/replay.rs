@@ -139,22 +139,8 @@ impl Engine {
 
 /// Replays the video at `video` as stream `stream`, writing one record per sampled frame.
 ///
-/// Records already written are flushed even when the replay fails part-way.
+/// The sink writes each record whole as it is made, so records written before a failure stay.
 pub fn replay(
-    engine: &mut Engine,
-    config: &Config,
-    video: &Path,
-    stream: &str,
-    sink: &mut JsonLines,
-) -> Result<ReplaySummary, ReplayError> {
-    let result = run(engine, config, video, stream, sink);
-    let flushed = sink.flush();
-    let summary = result?;
-    flushed?;
-    Ok(summary)
-}
-
-fn run(
     engine: &mut Engine,
     config: &Config,
     video: &Path,
