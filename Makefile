@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DRIVE ?= fixtures/media/vtest-4s.mp4
 
-.PHONY: setup build run test lint fmt
+.PHONY: setup build run test lint fmt bench-encoder
 
 setup:
 	@bash scripts/setup.sh
@@ -26,3 +26,7 @@ test: lint
 
 fmt:
 	$(CARGO) fmt --all
+
+# Image-encoder throughput, ours vs PyTorch eager (ViT-B/32, random weights, batch 32, CPU).
+bench-encoder: setup
+	@bash scripts/bench/encoder.sh
