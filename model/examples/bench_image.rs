@@ -48,7 +48,10 @@ fn main() -> Result<()> {
         Tensor::write_safetensors(&[("embeds", embeds)], dir.join("ours.safetensors"))?;
     }
     times.sort_by(f64::total_cmp);
-    let median = times.get(times.len() / 2).copied().context("ITERS must be > 0")?;
+    let median = times
+        .get(times.len() / 2)
+        .copied()
+        .context("ITERS must be > 0")?;
     println!(
         "{{\"impl\": \"saclip-tch\", \"threads\": {}, \"batch\": {batch}, \"median_s\": {median}, \"images_per_s\": {}}}",
         tch::get_num_threads(),

@@ -2,3 +2,4 @@
 //! evaluation live here as they arrive.
 
 pub mod init;
+pub mod pull;

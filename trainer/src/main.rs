@@ -1,17 +1,19 @@
 //! `saclip-train`: the SA-CLIP trainer's command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use saclip_trainer::init::{Shape, import_hf_checkpoint, import_openai_state_dict, write_random};
+use saclip_trainer::pull::{PullRequest, pull_checkpoint};
 
 #[derive(Parser)]
 #[command(
     name = "saclip-train",
     version,
     about = "Train, curate and evaluate SA-CLIP models",
-    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors\n  saclip-train import-openai ViT-B-32.safetensors --out models/clip-b32.safetensors"
+    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train weights pull openai/clip-vit-base-patch32 --out models/clip-b32.safetensors\n  saclip-train weights import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors\n  saclip-train weights import-openai ViT-B-32.safetensors --out models/clip-b32.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +33,35 @@ enum Command {
         /// Name recorded in the config; say "untrained" so nobody mistakes it for a trained one.
         #[arg(long, default_value = "random-untrained")]
         name: String,
+        /// Output weights path (.safetensors); the config goes beside it as .json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Obtain CLIP weights: download from the Hugging Face Hub, or convert local checkpoints.
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// Download a Hugging Face CLIPModel checkpoint (config.json + model.safetensors) and
+    /// convert it; offline, download elsewhere and use `weights import-hf`.
+    Pull {
+        /// Repository id on the Hub.
+        #[arg(default_value = "openai/clip-vit-base-patch32")]
+        repo: String,
+        /// Branch, tag or commit.
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Download cache (default: $HF_HOME/hub, i.e. ~/.cache/huggingface/hub).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Seed for the SA-CLIP heads the checkpoint does not have.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
         /// Output weights path (.safetensors); the config goes beside it as .json.
         #[arg(long)]
         out: PathBuf,
@@ -86,17 +117,39 @@ fn main() -> anyhow::Result<()> {
                 .sum();
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
         }
-        Command::ImportHf { dir, seed, out } => {
+        Command::Weights(WeightsCommand::Pull {
+            repo,
+            revision,
+            endpoint,
+            cache_dir,
+            seed,
+            out,
+        }) => {
+            let req = PullRequest {
+                repo: repo.clone(),
+                revision,
+                endpoint,
+                cache_dir,
+                token: std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()),
+                progress: std::io::stderr().is_terminal(),
+            };
+            let dir = pull_checkpoint(&req).with_context(|| format!("pulling {repo}"))?;
+            tracing::info!(repo, folder = %dir.display(), "downloaded");
             let imported = import_hf_checkpoint(&dir, seed, &out)
                 .with_context(|| format!("importing {}", dir.display()))?;
             report_import(&out, &imported.initialised);
         }
-        Command::ImportOpenai {
+        Command::Weights(WeightsCommand::ImportHf { dir, seed, out }) => {
+            let imported = import_hf_checkpoint(&dir, seed, &out)
+                .with_context(|| format!("importing {}", dir.display()))?;
+            report_import(&out, &imported.initialised);
+        }
+        Command::Weights(WeightsCommand::ImportOpenai {
             file,
             head_width,
             seed,
             out,
-        } => {
+        }) => {
             let imported = import_openai_state_dict(&file, head_width, seed, &out)
                 .with_context(|| format!("importing {}", file.display()))?;
             report_import(&out, &imported.initialised);

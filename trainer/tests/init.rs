@@ -90,7 +90,7 @@ fn import_hf_converts_a_checkpoint_into_a_loadable_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("clip.safetensors");
     let status = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
-        .args(["import-hf"])
+        .args(["weights", "import-hf"])
         .arg(root.join("fixtures/parity"))
         .arg("--out")
         .arg(&out)
@@ -104,7 +104,7 @@ fn import_hf_converts_a_checkpoint_into_a_loadable_model() {
     // The OpenAI naming converts with one command too.
     let out_oa = dir.path().join("oa.safetensors");
     let status = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
-        .args(["import-openai"])
+        .args(["weights", "import-openai"])
         .arg(root.join("fixtures/parity/openai.safetensors"))
         .args(["--head-width", "16", "--out"])
         .arg(&out_oa)
@@ -123,7 +123,7 @@ fn import_hf_converts_a_checkpoint_into_a_loadable_model() {
     // A folder that is not a CLIP checkpoint fails with the file named.
     let out2 = dir.path().join("x.safetensors");
     let output = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
-        .args(["import-hf"])
+        .args(["weights", "import-hf"])
         .arg(dir.path())
         .arg("--out")
         .arg(&out2)
