@@ -7,6 +7,7 @@
 mod device;
 mod error;
 mod paths;
+mod precision;
 mod sections;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::path::Path;
 pub use device::Device;
 pub use error::ConfigError;
 pub use paths::project_root;
+pub use precision::Precision;
 pub use sections::{Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig};
 
 impl Config {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::device::Device;
 use crate::error::ConfigError;
 use crate::paths::{in_project, resolve};
+use crate::precision::Precision;
 
 /// The whole daemon config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -30,6 +31,8 @@ pub struct ModelConfig {
     pub weights: PathBuf,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
     pub device: Device,
+    /// Numeric precision: `auto` (bf16 on CUDA, f32 on CPU), `f32`, `bf16` or `f16`.
+    pub precision: Precision,
     /// Intra-op CPU threads for libtorch (0 = libtorch's default).
     pub threads: usize,
 }
@@ -39,6 +42,7 @@ impl Default for ModelConfig {
         Self {
             weights: in_project("fixtures/models/tiny-random-untrained.safetensors"),
             device: Device::Cpu,
+            precision: Precision::Auto,
             threads: 0,
         }
     }

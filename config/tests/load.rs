@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use saclip_config::{Config, ConfigError, Device};
+use saclip_config::{Config, ConfigError, Device, Precision};
 
 fn example_path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/saclipd.example.yaml"))
@@ -71,6 +71,18 @@ fn bad_device_names_the_key() {
     let e = parse_err("model:\n  device: tpu\n");
     assert_eq!(e.key(), Some("model.device"));
     assert!(e.to_string().contains("unknown device 'tpu'"), "{e}");
+}
+
+#[test]
+fn precision_parses_resolves_and_names_bad_values() {
+    let c = Config::from_yaml("model:\n  precision: bf16\n", Path::new(".")).expect("parse");
+    assert_eq!(c.model.precision, Precision::Bf16);
+    assert_eq!(Precision::Auto.resolve(Device::Cuda(0)), Precision::Bf16);
+    assert_eq!(Precision::Auto.resolve(Device::Cpu), Precision::F32);
+    assert_eq!(Precision::F16.resolve(Device::Cpu), Precision::F16);
+    let e = parse_err("model:\n  precision: fp8\n");
+    assert_eq!(e.key(), Some("model.precision"));
+    assert!(e.to_string().contains("bf16"), "{e}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use saclip_config::{Config, Device as ConfigDevice};
+use saclip_config::{Config, Device as ConfigDevice, Precision};
 use saclip_detector::{Detector, DetectorError, RgbView, YoloDetector, YoloOptions};
 use saclip_model::{ModelError, SaClip};
 
@@ -102,12 +102,20 @@ impl Engine {
             threads: d.threads,
         })?;
         let device = tch_device(config.model.device)?;
-        let model =
-            SaClip::load(&config.model.weights, device).map_err(|source| ReplayError::Model {
-                path: config.model.weights.clone(),
-                source: Box::new(source),
-            })?;
-        tracing::info!(model = %model.config().name, device = ?device, "model loaded");
+        let model_error = |source| ReplayError::Model {
+            path: config.model.weights.clone(),
+            source: Box::new(source),
+        };
+        let mut model = SaClip::load(&config.model.weights, device).map_err(model_error)?;
+        let precision = config.model.precision.resolve(config.model.device);
+        model
+            .set_precision(match precision {
+                Precision::Bf16 => tch::Kind::BFloat16,
+                Precision::F16 => tch::Kind::Half,
+                Precision::F32 | Precision::Auto => tch::Kind::Float,
+            })
+            .map_err(model_error)?;
+        tracing::info!(model = %model.config().name, device = ?device, ?precision, "model loaded");
         let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
         let scorer = Scorer::new(model, descriptions, config.scoring.top_k)?;
         Ok(Self { detector, scorer })

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use tch::nn::{self, Module};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::SaClipConfig;
 use crate::error::ModelError;
@@ -40,6 +40,8 @@ pub struct SaClip {
     logit_scale: Tensor,
     svo: SvoHead,
     roi: RoiHead,
+    /// Floating-point kind of the parameters; inputs are cast to it, outputs back to f32.
+    kind: Kind,
 }
 
 impl SaClip {
@@ -80,6 +82,7 @@ impl SaClip {
             logit_scale,
             svo,
             roi,
+            kind: Kind::Float,
         })
     }
 
@@ -112,6 +115,23 @@ impl SaClip {
         weights::save(&self.vs, &self.config, weights)
     }
 
+    /// Casts the parameters to `kind` (f32, bf16 or f16) for inference; outputs stay f32.
+    pub fn set_precision(&mut self, kind: Kind) -> Result<(), ModelError> {
+        if !matches!(kind, Kind::Float | Kind::BFloat16 | Kind::Half) {
+            return Err(ModelError::BadInput(format!(
+                "precision must be f32, bf16 or f16, not {kind:?}"
+            )));
+        }
+        self.vs.set_kind(kind);
+        self.kind = kind;
+        Ok(())
+    }
+
+    /// The floating-point kind the parameters are in.
+    pub fn precision(&self) -> Kind {
+        self.kind
+    }
+
     /// The model's shape.
     pub fn config(&self) -> &SaClipConfig {
         &self.config
@@ -139,21 +159,28 @@ impl SaClip {
 
     /// Projected image embeddings f_v [B, projection_dim] of preprocessed pixels [B, 3, S, S].
     pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
-        self.visual_projection.forward(&self.vision.forward(pixels))
+        let pixels = pixels.to_kind(self.kind);
+        let embeds = self
+            .visual_projection
+            .forward(&self.vision.forward(&pixels));
+        embeds.to_kind(Kind::Float)
     }
 
     /// Token states and projected sentence embeddings of token ids [B, L].
     pub fn encode_text(&self, ids: &Tensor) -> TextOutput {
         let (states, pooled) = self.text.forward(ids);
         TextOutput {
-            embeds: self.text_projection.forward(&pooled),
-            states,
+            embeds: self.text_projection.forward(&pooled).to_kind(Kind::Float),
+            states: states.to_kind(Kind::Float),
         }
     }
 
     /// r_svo [B, projection_dim] from token states and SVO part masks [B, 3, L] (eq. 2-4).
     pub fn svo_feature(&self, states: &Tensor, masks: &Tensor) -> Tensor {
-        self.svo.forward(states, masks)
+        let k = self.kind;
+        self.svo
+            .forward(&states.to_kind(k), &masks.to_kind(k))
+            .to_kind(Kind::Float)
     }
 
     /// r_roi [B, projection_dim] from the subject and object ROI embeddings [B, P] and their
@@ -165,7 +192,15 @@ impl SaClip {
         obj: &Tensor,
         obj_box: &Tensor,
     ) -> Tensor {
-        self.roi.forward(subj, subj_box, obj, obj_box)
+        let k = self.kind;
+        self.roi
+            .forward(
+                &subj.to_kind(k),
+                &subj_box.to_kind(k),
+                &obj.to_kind(k),
+                &obj_box.to_kind(k),
+            )
+            .to_kind(Kind::Float)
     }
 
     /// u = [Pool(r_sent); r_svo] [B, 2P] for token ids [B, L] and SVO masks [B, 3, L] (eq. 5).

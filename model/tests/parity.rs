@@ -67,6 +67,33 @@ fn text_tower_matches_transformers_states_and_embeddings() {
 }
 
 #[test]
+fn bf16_inference_stays_close_to_the_f32_reference() {
+    let mut m = imported();
+    m.set_precision(Kind::BFloat16).expect("bf16");
+    assert_eq!(m.precision(), Kind::BFloat16);
+    let (img, txt) = tch::no_grad(|| {
+        (
+            m.encode_image(&reference("pixel_values")),
+            m.encode_text(&reference("input_ids")),
+        )
+    });
+    // Outputs come back as f32 whatever the compute precision.
+    assert_eq!(img.kind(), Kind::Float);
+    assert_eq!(txt.states.kind(), Kind::Float);
+    let cosine = |a: &Tensor, b: &Tensor| {
+        Tensor::cosine_similarity(a, b, -1, 1e-8)
+            .min()
+            .double_value(&[])
+    };
+    let ci = cosine(&img, &reference("image_embeds"));
+    let ct = cosine(&txt.embeds, &reference("text_embeds"));
+    assert!(ci > 0.99 && ct > 0.99, "bf16 cosine: image {ci}, text {ct}");
+    // And it is really computing in bf16: not bit-identical to f32.
+    assert!(max_diff(&img, &reference("image_embeds")) > 1e-6);
+    assert!(m.set_precision(Kind::Int64).is_err());
+}
+
+#[test]
 fn logits_match_transformers() {
     let m = imported();
     let (img, txt) = tch::no_grad(|| {
