@@ -22,16 +22,16 @@ pub enum ConfigError {
     #[error("{}{key}: {message}", file_prefix(.file))]
     Invalid {
         file: Option<PathBuf>,
-        key: &'static str,
+        key: String,
         message: String,
     },
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             file: None,
-            key,
+            key: key.into(),
             message: message.into(),
         }
     }

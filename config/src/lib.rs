@@ -9,6 +9,7 @@ mod error;
 mod paths;
 mod precision;
 mod sections;
+mod streams;
 
 use std::path::Path;
 
@@ -16,7 +17,8 @@ pub use device::Device;
 pub use error::ConfigError;
 pub use paths::project_root;
 pub use precision::Precision;
-pub use sections::{Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig};
+pub use sections::{ApiConfig, Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig};
+pub use streams::{RtspTransport, Scheme, Source, StreamConfig, StreamMode};
 
 impl Config {
     /// Parses and validates a YAML config file, resolving its relative paths against its folder.

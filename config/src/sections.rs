@@ -8,6 +8,7 @@ use crate::device::Device;
 use crate::error::ConfigError;
 use crate::paths::{in_project, resolve};
 use crate::precision::Precision;
+use crate::streams::{RtspTransport, Scheme, StreamConfig};
 
 /// The whole daemon config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -21,6 +22,10 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Anomaly descriptions and the frame score.
     pub scoring: ScoringConfig,
+    /// The HTTP API of `saclipd serve`.
+    pub api: ApiConfig,
+    /// Streams `saclipd serve` watches from the start (more can be attached through the API).
+    pub streams: Vec<StreamConfig>,
 }
 
 /// Where the SA-CLIP weights are and where they run.
@@ -96,6 +101,16 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// A source that yields no frame and no message for this long is ended as stalled.
     pub stall_timeout_ms: u64,
+    /// First wait before a live source is reconnected; doubles per failed attempt.
+    pub reconnect_initial_ms: u64,
+    /// Longest wait between reconnection attempts.
+    pub reconnect_max_ms: u64,
+    /// RTSP jitter-buffer latency in milliseconds.
+    pub rtsp_latency_ms: u32,
+    /// RTSP transport: `tcp` or `udp`.
+    pub rtsp_transport: RtspTransport,
+    /// URI schemes streams may use.
+    pub allowed_schemes: Vec<Scheme>,
 }
 
 impl Default for IngestConfig {
@@ -105,6 +120,31 @@ impl Default for IngestConfig {
             max_side: 640,
             queue_capacity: 8,
             stall_timeout_ms: 20_000,
+            reconnect_initial_ms: 500,
+            reconnect_max_ms: 30_000,
+            rtsp_latency_ms: 200,
+            rtsp_transport: RtspTransport::Tcp,
+            allowed_schemes: Scheme::ALL.to_vec(),
+        }
+    }
+}
+
+/// The HTTP API: where it listens and who may change the streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address; loopback by default.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token that mutating calls must present; required when `listen` is not loopback.
+    /// The environment variable SACLIPD_API_TOKEN overrides it.
+    pub token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
         }
     }
 }
@@ -137,6 +177,13 @@ impl Config {
             &mut self.scoring.descriptions,
         ] {
             resolve(path, base);
+        }
+        for stream in &mut self.streams {
+            if !stream.uri.contains("://") && !stream.uri.trim().is_empty() {
+                let mut path = PathBuf::from(stream.uri.trim());
+                resolve(&mut path, base);
+                stream.uri = path.to_string_lossy().into_owned();
+            }
         }
     }
 
@@ -186,6 +233,44 @@ impl Config {
             "must be at least 100",
         )?;
         check(
+            "ingest.reconnect_initial_ms",
+            i.reconnect_initial_ms >= 10,
+            "must be at least 10",
+        )?;
+        check(
+            "ingest.reconnect_max_ms",
+            i.reconnect_max_ms >= i.reconnect_initial_ms,
+            "must be at least ingest.reconnect_initial_ms",
+        )?;
+        check(
+            "ingest.rtsp_latency_ms",
+            i.rtsp_latency_ms <= 60_000,
+            "must be at most 60000",
+        )?;
+        check(
+            "ingest.allowed_schemes",
+            !i.allowed_schemes.is_empty(),
+            "must list at least one scheme",
+        )?;
+        let token_set = self.api.token.as_deref().is_some_and(|t| !t.is_empty());
+        check(
+            "api.token",
+            self.api.listen.ip().is_loopback() || token_set,
+            "is required when api.listen is not a loopback address",
+        )?;
+        let mut seen = std::collections::HashSet::new();
+        for (n, stream) in self.streams.iter().enumerate() {
+            stream
+                .source(&i.allowed_schemes, Path::new("."))
+                .map_err(|(key, message)| ConfigError::invalid(format!("streams[{n}].{key}"), message))?;
+            if !seen.insert(stream.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("streams[{n}].id"),
+                    format!("'{}' is used by an earlier stream", stream.id),
+                ));
+            }
+        }
+        check(
             "scoring.top_k",
             self.scoring.top_k >= 1,
             "must be at least 1",
@@ -194,7 +279,7 @@ impl Config {
     }
 }
 
-fn check(key: &'static str, ok: bool, message: &str) -> Result<(), ConfigError> {
+fn check(key: &str, ok: bool, message: &str) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use saclip_config::{Config, ConfigError, Device, Precision};
+use saclip_config::{Config, ConfigError, Device, Precision, Scheme};
 
 fn example_path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/saclipd.example.yaml"))
@@ -131,4 +131,65 @@ fn missing_files_are_listed_by_key() {
         missing.iter().any(|(k, _)| *k == "model.weights"),
         "{missing:?}"
     );
+}
+
+#[test]
+fn streams_resolve_their_sources_and_name_bad_entries() {
+    let yaml = "streams:\n  - id: cam-1\n    uri: rtsp://127.0.0.1:8554/test\n    sample_fps: 2\n  - id: drive\n    uri: media/drive.mp4\n";
+    let c = Config::from_yaml(yaml, Path::new("/srv/cfg")).expect("parse");
+    let allowed = &c.ingest.allowed_schemes;
+    let cam = c.streams[0].source(allowed, Path::new(".")).expect("rtsp");
+    assert_eq!(cam.scheme, Scheme::Rtsp);
+    assert!(c.streams[0].is_live(&cam));
+    let file = c.streams[1].source(allowed, Path::new(".")).expect("file");
+    assert_eq!(file.uri, "file:///srv/cfg/media/drive.mp4");
+    assert!(!c.streams[1].is_live(&file));
+
+    for (yaml, key, words) in [
+        (
+            "streams:\n  - id: a\n    uri: gopher://x/y\n",
+            "streams[0].uri",
+            "unsupported scheme 'gopher'",
+        ),
+        (
+            "streams:\n  - id: a b\n    uri: rtsp://h/s\n",
+            "streams[0].id",
+            "not a stream id",
+        ),
+        (
+            "streams:\n  - id: a\n    uri: rtsp://h/s\n  - id: a\n    uri: rtsp://h/t\n",
+            "streams[1].id",
+            "used by an earlier stream",
+        ),
+        (
+            "streams:\n  - id: a\n    uri: rtsp:///nohost\n",
+            "streams[0].uri",
+            "no host",
+        ),
+        (
+            "ingest:\n  allowed_schemes: [rtsp]\nstreams:\n  - id: a\n    uri: v4l2:///dev/video0\n",
+            "streams[0].uri",
+            "not allowed",
+        ),
+        (
+            "streams:\n  - id: a\n    uri: rtsp://h/s\n    sample_fps: 0\n",
+            "streams[0].sample_fps",
+            "(0, 1000]",
+        ),
+        (
+            "api:\n  listen: 0.0.0.0:8080\n",
+            "api.token",
+            "required when api.listen is not a loopback",
+        ),
+    ] {
+        let e = parse_err(yaml);
+        assert_eq!(e.key(), Some(key), "{yaml}: {e}");
+        assert!(e.to_string().contains(words), "{yaml}: {e}");
+    }
+    // Exposed with a token is fine.
+    Config::from_yaml(
+        "api:\n  listen: 0.0.0.0:8080\n  token: s3cret\n",
+        Path::new("."),
+    )
+    .expect("token given");
 }
