@@ -262,7 +262,9 @@ impl Config {
         for (n, stream) in self.streams.iter().enumerate() {
             stream
                 .source(&i.allowed_schemes, Path::new("."))
-                .map_err(|(key, message)| ConfigError::invalid(format!("streams[{n}].{key}"), message))?;
+                .map_err(|(key, message)| {
+                    ConfigError::invalid(format!("streams[{n}].{key}"), message)
+                })?;
             if !seen.insert(stream.id.as_str()) {
                 return Err(ConfigError::invalid(
                     format!("streams[{n}].id"),

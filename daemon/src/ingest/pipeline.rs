@@ -31,9 +31,22 @@ impl DecodePipeline {
 /// Frames the appsink holds before it pushes back on the decoder.
 const SINK_BUFFERS: u32 = 4;
 
+/// RTSP settings applied to the RTSP source element uridecodebin creates.
+#[derive(Debug, Clone, Copy)]
+pub struct RtspOptions {
+    /// Jitter-buffer latency in milliseconds.
+    pub latency_ms: u32,
+    /// Lower transport.
+    pub transport: saclip_config::RtspTransport,
+}
+
 /// Builds the pipeline for `uri`, scaling frames so their longest side is at most `max_side`
 /// (0 keeps the native size).
-pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> {
+pub(crate) fn build(
+    uri: &str,
+    max_side: u32,
+    rtsp: Option<RtspOptions>,
+) -> Result<DecodePipeline, String> {
     gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
     let make = |factory: &str| {
         gst::ElementFactory::make(factory).build().map_err(|_| {
@@ -43,6 +56,15 @@ pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> 
     let pipeline = gst::Pipeline::new();
     let decode = make("uridecodebin")?;
     decode.set_property("uri", uri);
+    if let Some(opts) = rtsp {
+        // uridecodebin makes the source element itself; set its properties as it appears.
+        decode.connect("source-setup", false, move |args| {
+            if let Some(src) = args.get(1).and_then(|v| v.get::<gst::Element>().ok()) {
+                configure_rtsp(&src, opts);
+            }
+            None
+        });
+    }
     let convert = make("videoconvert")?;
     let scale = make("videoscale")?;
     let filter = make("capsfilter")?;
@@ -106,6 +128,19 @@ pub(crate) fn build(uri: &str, max_side: u32) -> Result<DecodePipeline, String> 
         video_linked,
         all_pads,
     })
+}
+
+fn configure_rtsp(src: &gst::Element, opts: RtspOptions) {
+    if src.find_property("latency").is_some() {
+        src.set_property("latency", opts.latency_ms);
+    }
+    if src.find_property("protocols").is_some() {
+        let protocols = match opts.transport {
+            saclip_config::RtspTransport::Tcp => "tcp",
+            saclip_config::RtspTransport::Udp => "udp",
+        };
+        src.set_property_from_str("protocols", protocols);
+    }
 }
 
 /// Sends a stream nobody scores (audio, a second camera) to a fakesink, so it never blocks or

@@ -1,19 +1,23 @@
-//! The ingest thread of a file source: runs the pipeline, samples frames, reports the end.
+//! A stream's ingest thread: runs the pipeline, samples frames, queues them for scoring, and
+//! for live sources rebuilds the pipeline after outages.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
-use saclip_config::IngestConfig;
+use saclip_config::{IngestConfig, Scheme, Source, StreamConfig};
 
+use super::backoff::Backoff;
 use super::error::IngestError;
-use super::pipeline::{self, DecodePipeline};
+use super::health::{StreamEvent, StreamState, StreamStats};
+use super::pipeline::{self, DecodePipeline, RtspOptions};
 use super::sampler::Sampler;
 use crate::frame::Frame;
 
@@ -35,40 +39,156 @@ pub struct StreamEnd {
     pub decoded: u64,
     /// Frames kept by the sampler and sent on.
     pub sampled: u64,
-    /// Ok at end of stream; the error that ended it otherwise.
+    /// Ok at end of stream or on request; the error that ended it otherwise.
     pub result: Result<(), IngestError>,
 }
 
-/// How long one wait for a frame lasts before the loop looks at the bus and the stall clock.
+/// How long one wait for a frame lasts before the loop looks at the bus, the stop flag and
+/// the stall clock.
 const PULL_SLICE: Duration = Duration::from_millis(50);
 
-/// Starts a thread decoding the video file at `path` as stream `stream`; its sampled frames and
-/// its end arrive on the returned channel, which holds at most `queue_capacity` frames (the
-/// decoder waits while it is full, so replay loses no frame). The thread returns its counts.
-pub fn spawn_file(
-    stream: &str,
-    path: &Path,
+/// What to ingest and how: a validated source with its resolved options.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    /// Stream id.
+    pub id: Arc<str>,
+    /// The source.
+    pub source: Source,
+    /// Live (reconnect, drop oldest) or replay (block, end at end of stream).
+    pub live: bool,
+    /// Frames per second kept.
+    pub sample_fps: f64,
+    /// RTSP latency and transport (used for rtsp and rtsps sources).
+    pub rtsp: RtspOptions,
+}
+
+impl StreamSpec {
+    /// Resolves a configured stream against the ingest defaults; errors are (key, message).
+    pub fn from_config(
+        stream: &StreamConfig,
+        ingest: &IngestConfig,
+        base: &Path,
+    ) -> Result<Self, (String, String)> {
+        let source = stream.source(&ingest.allowed_schemes, base)?;
+        Ok(Self {
+            id: Arc::from(stream.id.as_str()),
+            live: stream.is_live(&source),
+            source,
+            sample_fps: stream.sample_fps.unwrap_or(ingest.sample_fps),
+            rtsp: RtspOptions {
+                latency_ms: stream.rtsp_latency_ms.unwrap_or(ingest.rtsp_latency_ms),
+                transport: stream.rtsp_transport.unwrap_or(ingest.rtsp_transport),
+            },
+        })
+    }
+
+    /// A replayed local file.
+    pub fn file(id: &str, path: &Path, ingest: &IngestConfig) -> Self {
+        Self {
+            id: Arc::from(id),
+            source: Source {
+                scheme: Scheme::File,
+                uri: path.to_string_lossy().into_owned(),
+            },
+            live: false,
+            sample_fps: ingest.sample_fps,
+            rtsp: RtspOptions {
+                latency_ms: ingest.rtsp_latency_ms,
+                transport: ingest.rtsp_transport,
+            },
+        }
+    }
+}
+
+/// A running stream: its counters, its stop switch and its thread.
+#[derive(Debug)]
+pub struct StreamHandle {
+    /// Shared counters and state.
+    pub stats: Arc<StreamStats>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Counts>,
+}
+
+impl StreamHandle {
+    /// Asks the ingest thread to stop taking frames; it then sends its end.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the ingest thread has returned.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the ingest thread; its counts, or None if it panicked.
+    pub fn join(self) -> Option<Counts> {
+        self.thread.join().ok()
+    }
+}
+
+/// Starts the ingest thread of `spec`. Its frames and its end arrive on the returned channel,
+/// which holds at most `queue_capacity` frames: a replay stream then waits (nothing lost), a
+/// live stream drops its oldest queued frame and counts it. Health changes go to `events`.
+pub fn spawn(
+    spec: StreamSpec,
     config: &IngestConfig,
-) -> Result<(Receiver<IngestEvent>, JoinHandle<Counts>), std::io::Error> {
+    events: Option<Sender<StreamEvent>>,
+) -> Result<(Receiver<IngestEvent>, StreamHandle), std::io::Error> {
     let (tx, rx) = bounded(config.queue_capacity);
-    let stream: Arc<str> = Arc::from(stream);
-    let path = path.to_path_buf();
+    // Live streams pop their own oldest frame when the queue is full; replay streams must not
+    // hold a receiver, so that a consumer going away ends them.
+    let own_rx = spec.live.then(|| rx.clone());
+    let stats = Arc::new(StreamStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
     let config = config.clone();
-    let handle = std::thread::Builder::new()
-        .name(format!("ingest-{stream}"))
+    let (thread_stats, thread_stop) = (stats.clone(), stop.clone());
+    let thread = std::thread::Builder::new()
+        .name(format!("ingest-{}", spec.id))
         .spawn(move || {
-            let mut counts = Counts::default();
-            let result = run_file(&stream, &path, &config, &tx, &mut counts);
+            let mut ctx = Ingest {
+                spec: &spec,
+                config: &config,
+                tx: &tx,
+                own_rx,
+                stats: &thread_stats,
+                stop: &thread_stop,
+                events,
+                attempt: 0,
+                started: Instant::now(),
+            };
+            let result = ctx.run();
+            let counts = Counts {
+                decoded: thread_stats.decoded.load(Ordering::SeqCst),
+                sampled: thread_stats.sampled.load(Ordering::SeqCst),
+            };
             // The receiver may be gone (shutdown); nothing is left to tell then.
             let _ = tx.send(IngestEvent::End(StreamEnd {
-                stream,
+                stream: spec.id.clone(),
                 decoded: counts.decoded,
                 sampled: counts.sampled,
                 result,
             }));
             counts
         })?;
-    Ok((rx, handle))
+    Ok((
+        rx,
+        StreamHandle {
+            stats,
+            stop,
+            thread,
+        },
+    ))
+}
+
+/// Starts a thread replaying the video file at `path` as stream `stream` (see [`spawn`]).
+/// The thread returns its counts.
+pub fn spawn_file(
+    stream: &str,
+    path: &Path,
+    config: &IngestConfig,
+) -> Result<(Receiver<IngestEvent>, JoinHandle<Counts>), std::io::Error> {
+    let (rx, handle) = spawn(StreamSpec::file(stream, path, config), config, None)?;
+    Ok((rx, handle.thread))
 }
 
 /// Frames a stream's decoder produced and its sampler kept.
@@ -80,38 +200,159 @@ pub struct Counts {
     pub sampled: u64,
 }
 
-fn run_file(
-    stream: &Arc<str>,
-    path: &Path,
-    config: &IngestConfig,
-    tx: &Sender<IngestEvent>,
-    counts: &mut Counts,
-) -> Result<(), IngestError> {
+/// How one connection (one pipeline run) ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// End of stream.
+    Eos,
+    /// The stop switch was set.
+    Stopped,
+    /// The consumer went away.
+    ReceiverGone,
+}
+
+/// One stream's ingest thread state.
+struct Ingest<'a> {
+    spec: &'a StreamSpec,
+    config: &'a IngestConfig,
+    tx: &'a Sender<IngestEvent>,
+    own_rx: Option<Receiver<IngestEvent>>,
+    stats: &'a StreamStats,
+    stop: &'a AtomicBool,
+    events: Option<Sender<StreamEvent>>,
+    /// Connection attempts so far (1 = the first).
+    attempt: u64,
+    /// When the stream was attached: live frames are timed from here.
+    started: Instant,
+}
+
+impl Ingest<'_> {
+    /// Records a state change and emits it as an event.
+    fn emit(&self, state: StreamState, reason: Option<String>, delay: Option<Duration>) {
+        let at = self.stats.set(state, reason.clone());
+        if let Some(events) = &self.events {
+            let mut ev = StreamEvent::new(&self.spec.id, state, at, reason, self.attempt);
+            ev.delay_ms = delay.map(|d| d.as_millis() as u64);
+            let _ = events.send(ev);
+        }
+    }
+
+    /// Runs connections until the stream is over: a replay ends with its file, a live stream
+    /// only when stopped.
+    fn run(&mut self) -> Result<(), IngestError> {
+        let mut backoff = Backoff::new(
+            self.config.reconnect_initial_ms,
+            self.config.reconnect_max_ms,
+        );
+        let mut sampler = Sampler::new(self.spec.sample_fps);
+        loop {
+            self.attempt += 1;
+            if self.attempt > 1 {
+                self.stats.reconnects.fetch_add(1, Ordering::SeqCst);
+            }
+            self.stats.set(StreamState::Connecting, None);
+            let before = self.stats.decoded.load(Ordering::SeqCst);
+            let result = self.connect_once(&mut sampler);
+            let got_frames = self.stats.decoded.load(Ordering::SeqCst) > before;
+            if !self.spec.live {
+                let (state, reason) = match &result {
+                    Ok(Ended::Stopped) => (StreamState::Stopped, None),
+                    Ok(_) => (StreamState::Ended, None),
+                    Err(e) => (StreamState::Failed, Some(e.to_string())),
+                };
+                self.emit(state, reason, None);
+                return result.map(|_| ());
+            }
+            let (state, reason) = match result {
+                Ok(Ended::Stopped | Ended::ReceiverGone) => {
+                    self.emit(StreamState::Stopped, None, None);
+                    return Ok(());
+                }
+                Ok(Ended::Eos) => (StreamState::Down, "end of stream".to_string()),
+                Err(e @ IngestError::Stalled { .. }) => (StreamState::Stalled, e.to_string()),
+                Err(e) => (StreamState::Down, e.to_string()),
+            };
+            if got_frames {
+                backoff.reset();
+                tracing::warn!(stream = %self.spec.id, reason = %reason, "connection lost; reconnecting");
+            } else if self.attempt == 1 {
+                tracing::warn!(stream = %self.spec.id, reason = %reason, "cannot connect; retrying");
+            } else {
+                tracing::warn!(stream = %self.spec.id, attempt = self.attempt, reason = %reason, "reconnection failed; retrying");
+            }
+            self.emit(state, Some(reason), None);
+            let delay = backoff.next_delay();
+            self.emit(StreamState::Reconnecting, None, Some(delay));
+            if self.sleep_unless_stopped(delay) {
+                self.emit(StreamState::Stopped, None, None);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sleeps for `delay`; true if the stop switch was set meanwhile.
+    fn sleep_unless_stopped(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if self.stop.load(Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(PULL_SLICE.min(until.saturating_duration_since(Instant::now())));
+        }
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Builds the pipeline and pumps it until it ends; always tears it down.
+    fn connect_once(&mut self, sampler: &mut Sampler) -> Result<Ended, IngestError> {
+        let stream = &self.spec.id;
+        let uri = if self.spec.source.scheme == Scheme::File {
+            file_uri(stream, &self.spec.source.uri)?
+        } else {
+            self.spec.source.uri.clone()
+        };
+        let setup = |reason: String| IngestError::Setup {
+            stream: stream.to_string(),
+            reason,
+        };
+        let rtsp = matches!(self.spec.source.scheme, Scheme::Rtsp | Scheme::Rtsps)
+            .then_some(self.spec.rtsp);
+        let p = pipeline::build(&uri, self.config.max_side, rtsp).map_err(setup)?;
+        let result = self.pump(&uri, &p, sampler);
+        // Always tear down, whatever happened, so no GStreamer thread outlives the connection.
+        let _ = p.pipeline.set_state(gst::State::Null);
+        result
+    }
+}
+
+/// Checks a file source and makes its URI; a `file://` URI or a plain path.
+fn file_uri(stream: &str, text: &str) -> Result<String, IngestError> {
+    let path: PathBuf = match url_path(text) {
+        Some(p) => p,
+        None => PathBuf::from(text),
+    };
     let bad_file = |reason: &str| IngestError::BadFile {
         stream: stream.to_string(),
-        path: path.to_path_buf(),
+        path: path.clone(),
         reason: reason.to_string(),
     };
-    let meta = std::fs::metadata(path).map_err(|e| bad_file(&e.to_string()))?;
+    let meta = std::fs::metadata(&path).map_err(|e| bad_file(&e.to_string()))?;
     if !meta.is_file() {
         return Err(bad_file("not a regular file"));
     }
     if meta.len() == 0 {
         return Err(bad_file("the file is empty"));
     }
-    let abs: PathBuf = std::path::absolute(path).map_err(|e| bad_file(&e.to_string()))?;
-    let uri = gst::glib::filename_to_uri(&abs, None)
-        .map_err(|e| bad_file(&format!("cannot make a URI: {e}")))?
-        .to_string();
-    let setup = |reason: String| IngestError::Setup {
-        stream: stream.to_string(),
-        reason,
-    };
-    let p = pipeline::build(&uri, config.max_side).map_err(setup)?;
-    let result = pump(stream, &uri, &p, config, tx, counts);
-    // Always tear down, whatever happened, so no GStreamer thread outlives the stream.
-    let _ = p.pipeline.set_state(gst::State::Null);
-    result
+    let abs: PathBuf = std::path::absolute(&path).map_err(|e| bad_file(&e.to_string()))?;
+    gst::glib::filename_to_uri(&abs, None)
+        .map(|u| u.to_string())
+        .map_err(|e| bad_file(&format!("cannot make a URI: {e}")))
+}
+
+/// The path of a `file://` URI.
+fn url_path(text: &str) -> Option<PathBuf> {
+    text.starts_with("file://")
+        .then(|| gst::glib::filename_from_uri(text).ok().map(|(p, _)| p))
+        .flatten()
 }
 
 /// What to do after a frame was handled.
@@ -121,13 +362,16 @@ enum Flow {
     Stop,
 }
 
-/// Per-stream state of the pull loop: sampling, timestamps and counters.
+/// Per-connection state of the pull loop: sampling, timestamps and counters.
 struct Puller<'a> {
     stream: &'a Arc<str>,
     uri: &'a str,
     tx: &'a Sender<IngestEvent>,
-    sampler: Sampler,
-    counts: &'a mut Counts,
+    own_rx: Option<&'a Receiver<IngestEvent>>,
+    stats: &'a StreamStats,
+    sampler: &'a mut Sampler,
+    /// Live frames are timed by arrival from here (monotonic across reconnections).
+    live_clock: Option<Instant>,
     /// Stream time of the previous frame, for frames that come without a timestamp.
     last_pts: Option<u64>,
     warned_no_pts: bool,
@@ -143,22 +387,41 @@ impl Puller<'_> {
         }
     }
 
-    /// Counts, timestamps, samples and sends one decoded frame.
+    /// Counts, timestamps, samples and queues one decoded frame.
     fn handle(&mut self, sample: &gst::Sample) -> Result<Flow, IngestError> {
-        let index = self.counts.decoded;
-        self.counts.decoded += 1;
+        let index = self.stats.decoded.fetch_add(1, Ordering::SeqCst);
         let Some(buffer) = sample.buffer() else {
             return Ok(Flow::Continue);
         };
-        let pts = self.stream_time(sample, buffer);
+        let pts = match self.live_clock {
+            Some(start) => start.elapsed().as_nanos() as u64,
+            None => self.stream_time(sample, buffer),
+        };
         if !self.sampler.take(pts) {
             return Ok(Flow::Continue);
         }
         let frame = to_frame(self.stream, index, pts, sample).map_err(|m| self.error(m, None))?;
-        self.counts.sampled += 1;
-        match self.tx.send(IngestEvent::Frame(frame)) {
-            Ok(()) => Ok(Flow::Continue),
-            Err(_) => Ok(Flow::Stop),
+        self.stats.sampled.fetch_add(1, Ordering::SeqCst);
+        let Some(own_rx) = self.own_rx else {
+            // Replay: wait for room; an error means the consumer is gone.
+            return Ok(match self.tx.send(IngestEvent::Frame(frame)) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            });
+        };
+        // Live: never wait; make room by dropping the oldest queued frame.
+        let mut event = IngestEvent::Frame(frame);
+        loop {
+            match self.tx.try_send(event) {
+                Ok(()) => return Ok(Flow::Continue),
+                Err(TrySendError::Disconnected(_)) => return Ok(Flow::Stop),
+                Err(TrySendError::Full(back)) => {
+                    event = back;
+                    if own_rx.try_recv().is_ok() {
+                        self.stats.dropped.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
         }
     }
 
@@ -209,97 +472,113 @@ fn frame_duration(sample: &gst::Sample) -> Option<u64> {
         .then(|| 1_000_000_000 * rate.denom() as u64 / rate.numer() as u64)
 }
 
-/// Runs the pipeline until end of stream, an error, a stall, or the receiver going away.
-fn pump(
-    stream: &Arc<str>,
-    uri: &str,
-    p: &DecodePipeline,
-    config: &IngestConfig,
-    tx: &Sender<IngestEvent>,
-    counts: &mut Counts,
-) -> Result<(), IngestError> {
-    let mut puller = Puller {
-        stream,
-        uri,
-        tx,
-        sampler: Sampler::new(config.sample_fps),
-        counts,
-        last_pts: None,
-        warned_no_pts: false,
-    };
-    let bus = p
-        .pipeline
-        .bus()
-        .ok_or_else(|| puller.error("pipeline has no bus".into(), None))?;
-    if p.pipeline.set_state(gst::State::Playing).is_err() {
-        // The reason is on the bus.
-        let (message, detail) =
-            bus_error(&bus).unwrap_or_else(|| ("the pipeline refused to start".into(), None));
-        return Err(puller.error(message, detail));
-    }
-    let stall = Duration::from_millis(config.stall_timeout_ms);
-    let mut last_progress = Instant::now();
-    loop {
-        while let Some(msg) = bus.pop() {
-            match msg.view() {
-                gst::MessageView::Error(e) => {
-                    // Frames decoded before the error still reach the scorer.
-                    while let Some(sample) = p.sink.try_pull_sample(gst::ClockTime::ZERO) {
-                        if let Flow::Stop = puller.handle(&sample)? {
-                            break;
+impl Ingest<'_> {
+    /// Runs the pipeline until end of stream, an error, a stall, the stop switch, or the
+    /// receiver going away.
+    fn pump(
+        &self,
+        uri: &str,
+        p: &DecodePipeline,
+        sampler: &mut Sampler,
+    ) -> Result<Ended, IngestError> {
+        let stream = &self.spec.id;
+        let mut puller = Puller {
+            stream,
+            uri,
+            tx: self.tx,
+            own_rx: self.own_rx.as_ref(),
+            stats: self.stats,
+            sampler,
+            live_clock: self.spec.live.then_some(self.started),
+            last_pts: None,
+            warned_no_pts: false,
+        };
+        let bus = p
+            .pipeline
+            .bus()
+            .ok_or_else(|| puller.error("pipeline has no bus".into(), None))?;
+        if p.pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason is on the bus.
+            let (message, detail) =
+                bus_error(&bus).unwrap_or_else(|| ("the pipeline refused to start".into(), None));
+            return Err(puller.error(message, detail));
+        }
+        let stall = Duration::from_millis(self.config.stall_timeout_ms);
+        let mut last_progress = Instant::now();
+        let mut up = false;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(Ended::Stopped);
+            }
+            while let Some(msg) = bus.pop() {
+                match msg.view() {
+                    gst::MessageView::Error(e) => {
+                        // Frames decoded before the error still reach the scorer.
+                        while let Some(sample) = p.sink.try_pull_sample(gst::ClockTime::ZERO) {
+                            if let Flow::Stop = puller.handle(&sample)? {
+                                break;
+                            }
                         }
+                        return Err(
+                            puller.error(e.error().to_string(), e.debug().map(|d| d.to_string()))
+                        );
                     }
-                    return Err(
-                        puller.error(e.error().to_string(), e.debug().map(|d| d.to_string()))
-                    );
+                    gst::MessageView::Warning(w) => {
+                        tracing::warn!(stream = %stream, warning = %w.error(), "decoder warning");
+                    }
+                    _ => {}
                 }
-                gst::MessageView::Warning(w) => {
-                    tracing::warn!(stream = %stream, warning = %w.error(), "decoder warning");
+                // Live sources keep posting messages (QoS, latency) while frozen: only frames
+                // count as progress for them.
+                if !self.spec.live {
+                    last_progress = Instant::now();
                 }
-                _ => {}
             }
-            last_progress = Instant::now();
-        }
-        if p.all_pads_exposed() && !p.video_linked() {
-            return Err(IngestError::BadFile {
-                stream: stream.to_string(),
-                path: uri.into(),
-                reason:
-                    "no decodable video stream (audio only, or no decoder installed for its codec)"
-                        .into(),
-            });
-        }
-        match p
-            .sink
-            .try_pull_sample(gst::ClockTime::from_nseconds(PULL_SLICE.as_nanos() as u64))
-        {
-            Some(sample) => {
-                if let Flow::Stop = puller.handle(&sample)? {
-                    return Ok(());
-                }
-                // Time spent waiting for a slow consumer is not a stall of the source.
-                last_progress = Instant::now();
+            if p.all_pads_exposed() && !p.video_linked() {
+                return Err(IngestError::BadFile {
+                    stream: stream.to_string(),
+                    path: uri.into(),
+                    reason:
+                        "no decodable video stream (audio only, or no decoder installed for its codec)"
+                            .into(),
+                });
             }
-            None if p.sink.is_eos() => {
-                // Demuxers post an error and then push EOS: an error on the bus wins.
-                return match bus.pop_filtered(&[gst::MessageType::Error]) {
-                    Some(msg) => {
-                        match msg.view() {
+            match p
+                .sink
+                .try_pull_sample(gst::ClockTime::from_nseconds(PULL_SLICE.as_nanos() as u64))
+            {
+                Some(sample) => {
+                    let flow = puller.handle(&sample)?;
+                    if !up {
+                        up = true;
+                        self.emit(StreamState::Up, None, None);
+                        tracing::info!(stream = %stream, attempt = self.attempt, "stream up");
+                    }
+                    if let Flow::Stop = flow {
+                        return Ok(Ended::ReceiverGone);
+                    }
+                    // Time spent waiting for a slow consumer is not a stall of the source.
+                    last_progress = Instant::now();
+                }
+                None if p.sink.is_eos() => {
+                    // Demuxers post an error and then push EOS: an error on the bus wins.
+                    return match bus.pop_filtered(&[gst::MessageType::Error]) {
+                        Some(msg) => match msg.view() {
                             gst::MessageView::Error(e) => Err(puller
                                 .error(e.error().to_string(), e.debug().map(|d| d.to_string()))),
-                            _ => Ok(()),
-                        }
+                            _ => Ok(Ended::Eos),
+                        },
+                        None => Ok(Ended::Eos),
+                    };
+                }
+                None => {
+                    if last_progress.elapsed() >= stall {
+                        return Err(IngestError::Stalled {
+                            stream: stream.to_string(),
+                            source_uri: uri.to_string(),
+                            waited_ms: last_progress.elapsed().as_millis() as u64,
+                        });
                     }
-                    None => Ok(()),
-                };
-            }
-            None => {
-                if last_progress.elapsed() >= stall {
-                    return Err(IngestError::Stalled {
-                        stream: stream.to_string(),
-                        source_uri: uri.to_string(),
-                        waited_ms: last_progress.elapsed().as_millis() as u64,
-                    });
                 }
             }
         }
