@@ -7,4 +7,5 @@ pub mod logging;
 pub mod record;
 pub mod replay;
 pub mod scoring;
+pub mod serve;
 pub mod sink;

@@ -11,12 +11,20 @@ use saclip_daemon::scoring::{DescriptionKind, Descriptions};
 use saclip_daemon::sink::JsonLines;
 use saclip_model::{ClipTokenizer, SaClipConfig};
 
+mod serve_command;
+
 const EXAMPLES: &str = "Examples:
   # Score a recorded drive with the bundled model; records (JSON lines) on stdout
   saclipd replay fixtures/media/vtest-4s.mp4
 
   # Use a config file and write the records to a file
   saclipd replay drive.mp4 --config config/saclipd.example.yaml --out drive.jsonl
+
+  # Watch the streams of a config, with the HTTP API on 127.0.0.1:8080
+  saclipd serve --config cameras.yaml --out records.jsonl
+  curl -s localhost:8080/streams
+  curl -s -X POST localhost:8080/streams -H 'Authorization: Bearer TOKEN' \
+       -d '{\"id\": \"cam-2\", \"uri\": \"rtsp://192.0.2.11/stream1\"}'
 
   # Validate a config file and the files it names
   saclipd check-config config/saclipd.example.yaml
@@ -49,6 +57,17 @@ enum Command {
         /// Stream id in the records (default: the file name without extension).
         #[arg(long)]
         stream_id: Option<String>,
+    },
+    /// Watch the streams of a config and serve the HTTP API until SIGTERM or SIGINT; frame
+    /// records and stream events are written as JSON lines.
+    #[command(after_help = EXAMPLES)]
+    Serve {
+        /// YAML config file (its `streams` and `api` sections).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write records to this file instead of stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
     /// Validate a config file, its description hierarchy and the files it names.
     #[command(after_help = EXAMPLES)]
@@ -98,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 "replay finished"
             );
         }
+        Command::Serve { config, out } => serve_command::run(config.as_deref(), out.as_deref())?,
         Command::CheckConfig { file } => check_config(&file)?,
     }
     Ok(())

@@ -29,7 +29,8 @@ pub enum StreamState {
 }
 
 impl StreamState {
-    const ALL: [StreamState; 8] = [
+    /// Every state, in order.
+    pub const ALL: [StreamState; 8] = [
         Self::Connecting,
         Self::Up,
         Self::Down,
@@ -141,6 +142,19 @@ impl StreamStats {
     }
 }
 
+impl StatsSnapshot {
+    /// The frame counters alone.
+    pub fn counts(&self) -> FrameCounts {
+        FrameCounts {
+            decoded: self.decoded,
+            sampled: self.sampled,
+            dropped: self.dropped,
+            scored: self.scored,
+            failed: self.failed,
+        }
+    }
+}
+
 /// The counters and state of a stream at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsSnapshot {
@@ -184,6 +198,24 @@ pub struct StreamEvent {
     /// For `reconnecting`: the wait before the next attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// For the final event (ended, stopped, failed): the stream's counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<FrameCounts>,
+}
+
+/// A stream's frame counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameCounts {
+    /// Frames decoded.
+    pub decoded: u64,
+    /// Frames sampled and queued.
+    pub sampled: u64,
+    /// Sampled frames dropped from a full live queue.
+    pub dropped: u64,
+    /// Frames scored.
+    pub scored: u64,
+    /// Frames whose scoring failed.
+    pub failed: u64,
 }
 
 impl StreamEvent {
@@ -202,6 +234,7 @@ impl StreamEvent {
             reason,
             attempt,
             delay_ms: None,
+            counts: None,
         }
     }
 }

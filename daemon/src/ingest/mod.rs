@@ -10,7 +10,7 @@ mod source;
 
 pub use backoff::Backoff;
 pub use error::IngestError;
-pub use health::{StatsSnapshot, StreamEvent, StreamState, StreamStats};
+pub use health::{FrameCounts, StatsSnapshot, StreamEvent, StreamState, StreamStats};
 pub use pipeline::RtspOptions;
 pub use sampler::Sampler;
 pub use source::{Counts, IngestEvent, StreamEnd, StreamHandle, StreamSpec, spawn, spawn_file};

@@ -39,6 +39,8 @@ pub struct StreamEnd {
     pub decoded: u64,
     /// Frames kept by the sampler and sent on.
     pub sampled: u64,
+    /// Ended (end of a replayed file), Stopped (on request) or Failed.
+    pub state: StreamState,
     /// Ok at end of stream or on request; the error that ended it otherwise.
     pub result: Result<(), IngestError>,
 }
@@ -157,6 +159,11 @@ pub fn spawn(
                 started: Instant::now(),
             };
             let result = ctx.run();
+            let state = match &result {
+                Ok(Ended::Stopped | Ended::ReceiverGone) => StreamState::Stopped,
+                Ok(Ended::Eos) => StreamState::Ended,
+                Err(_) => StreamState::Failed,
+            };
             let counts = Counts {
                 decoded: thread_stats.decoded.load(Ordering::SeqCst),
                 sampled: thread_stats.sampled.load(Ordering::SeqCst),
@@ -166,7 +173,8 @@ pub fn spawn(
                 stream: spec.id.clone(),
                 decoded: counts.decoded,
                 sampled: counts.sampled,
-                result,
+                state,
+                result: result.map(|_| ()),
             }));
             counts
         })?;
@@ -238,8 +246,9 @@ impl Ingest<'_> {
     }
 
     /// Runs connections until the stream is over: a replay ends with its file, a live stream
-    /// only when stopped.
-    fn run(&mut self) -> Result<(), IngestError> {
+    /// only when stopped. The final state is reported by whoever consumes the stream's end,
+    /// after the frames queued before it.
+    fn run(&mut self) -> Result<Ended, IngestError> {
         let mut backoff = Backoff::new(
             self.config.reconnect_initial_ms,
             self.config.reconnect_max_ms,
@@ -255,19 +264,10 @@ impl Ingest<'_> {
             let result = self.connect_once(&mut sampler);
             let got_frames = self.stats.decoded.load(Ordering::SeqCst) > before;
             if !self.spec.live {
-                let (state, reason) = match &result {
-                    Ok(Ended::Stopped) => (StreamState::Stopped, None),
-                    Ok(_) => (StreamState::Ended, None),
-                    Err(e) => (StreamState::Failed, Some(e.to_string())),
-                };
-                self.emit(state, reason, None);
-                return result.map(|_| ());
+                return result;
             }
             let (state, reason) = match result {
-                Ok(Ended::Stopped | Ended::ReceiverGone) => {
-                    self.emit(StreamState::Stopped, None, None);
-                    return Ok(());
-                }
+                Ok(ended @ (Ended::Stopped | Ended::ReceiverGone)) => return Ok(ended),
                 Ok(Ended::Eos) => (StreamState::Down, "end of stream".to_string()),
                 Err(e @ IngestError::Stalled { .. }) => (StreamState::Stalled, e.to_string()),
                 Err(e) => (StreamState::Down, e.to_string()),
@@ -284,8 +284,7 @@ impl Ingest<'_> {
             let delay = backoff.next_delay();
             self.emit(StreamState::Reconnecting, None, Some(delay));
             if self.sleep_unless_stopped(delay) {
-                self.emit(StreamState::Stopped, None, None);
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
         }
     }

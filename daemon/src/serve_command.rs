@@ -1,0 +1,113 @@
+//! The `saclipd serve` command: start the streams and the API, stop cleanly on a signal.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use saclip_config::Config;
+use saclip_daemon::replay::Engine;
+use saclip_daemon::serve::api::{ApiState, router};
+use saclip_daemon::serve::{Hub, worker};
+use saclip_daemon::sink::JsonLines;
+
+/// Environment variable that overrides `api.token`.
+const TOKEN_ENV: &str = "SACLIPD_API_TOKEN";
+
+/// Runs until SIGTERM / SIGINT (or a sink failure), then scores what is queued and returns.
+pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()> {
+    let (config, base) = match config_path {
+        Some(p) => (
+            Config::from_file(p)?,
+            p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        ),
+        None => (Config::default(), std::env::current_dir()?),
+    };
+    let token = std::env::var(TOKEN_ENV)
+        .ok()
+        .or_else(|| config.api.token.clone())
+        .filter(|t| !t.is_empty());
+    if token.is_none() && !config.api.listen.ip().is_loopback() {
+        bail!(
+            "api.listen {} is not a loopback address: set api.token or {TOKEN_ENV}",
+            config.api.listen
+        );
+    }
+    let mut sink = match out {
+        Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
+        None => JsonLines::stdout(),
+    };
+    let mut engine = Engine::load(&config).context("loading the detector and model")?;
+    let hub = Arc::new(Hub::new(config.ingest.clone()));
+    for (n, stream) in config.streams.iter().enumerate() {
+        hub.attach(stream, &base)
+            .with_context(|| format!("streams[{n}] ('{}')", stream.id))?;
+    }
+    let (worker_done, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = {
+        let hub = hub.clone();
+        std::thread::Builder::new()
+            .name("scorer".into())
+            .spawn(move || {
+                let result = worker::run(&hub, &mut engine, &mut sink);
+                let _ = worker_done.send(());
+                result
+            })
+            .context("starting the scoring worker")?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the API runtime")?;
+    let state = Arc::new(ApiState {
+        hub: hub.clone(),
+        token,
+        base,
+    });
+    let listen = config.api.listen;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("api.listen {listen}: cannot listen"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(addr = %addr, "API listening");
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stop_signal(worker_stopped))
+            .await
+            .context("API server")
+    });
+    tracing::info!("shutting down: stopping the streams and scoring what they queued");
+    hub.shut_down();
+    let summary = worker
+        .join()
+        .map_err(|_| anyhow!("the scoring worker panicked"))?
+        .context("writing records")?;
+    served?;
+    tracing::info!(
+        scored = summary.scored,
+        failed = summary.failed,
+        events = summary.events,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Resolves on SIGTERM, SIGINT, or the worker ending on its own (its sink failed).
+async fn stop_signal(worker_stopped: tokio::sync::oneshot::Receiver<()>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        _ = worker_stopped => tracing::error!("the scoring worker stopped"),
+    }
+}
