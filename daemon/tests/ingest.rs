@@ -219,3 +219,52 @@ fn timestamps_start_at_zero_for_mp4_with_b_frames() {
     let expected: Vec<u64> = (0..20).map(|i| i * 100_000_000).collect();
     assert_eq!(pts, expected);
 }
+
+#[test]
+fn a_live_stream_drops_its_oldest_frames_and_counts_every_drop() {
+    use saclip_config::{Scheme, StreamConfig, StreamMode};
+    use saclip_daemon::ingest::{StreamSpec, spawn};
+    // The drive as a live source (it loops through reconnections) with a one-frame queue
+    // that nobody reads for a while.
+    let cfg = IngestConfig {
+        sample_fps: 30.0,
+        queue_capacity: 1,
+        reconnect_initial_ms: 50,
+        ..IngestConfig::default()
+    };
+    let stream = StreamConfig {
+        id: "live".into(),
+        uri: drive().display().to_string(),
+        sample_fps: None,
+        mode: StreamMode::Live,
+        rtsp_latency_ms: None,
+        rtsp_transport: None,
+    };
+    let spec = StreamSpec::from_config(&stream, &cfg, Path::new(".")).expect("spec");
+    assert!(spec.live);
+    assert_eq!(spec.source.scheme, Scheme::File);
+    let (rx, handle) = spawn(spec, &cfg, None).expect("thread");
+    let stats = handle.stats.clone();
+    let start = std::time::Instant::now();
+    while stats.sampled.load(std::sync::atomic::Ordering::SeqCst) < 30 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no frames");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.stop();
+    let mut frames = Vec::new();
+    let end = loop {
+        match rx.recv_timeout(Duration::from_secs(30)).expect("an end") {
+            IngestEvent::Frame(f) => frames.push(f),
+            IngestEvent::End(end) => break end,
+        }
+    };
+    assert!(handle.join().is_some());
+    let dropped = stats.dropped.load(std::sync::atomic::Ordering::SeqCst);
+    // The queue kept only the newest frame; everything else was dropped and counted.
+    assert!(dropped >= 29, "dropped {dropped}");
+    assert_eq!(frames.len() as u64 + dropped, end.sampled);
+    assert!(end.result.is_ok(), "{:?}", end.result);
+    // The survivor is the newest frame, not the first one.
+    assert_eq!(frames.len(), 1);
+    assert!(frames[0].index >= 29, "kept frame {}", frames[0].index);
+}

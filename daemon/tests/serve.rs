@@ -527,3 +527,68 @@ fn shutdown_writes_a_record_for_every_frame_taken_in() {
     assert_eq!(c["sampled"].as_u64(), Some(records), "{c}");
     assert_eq!(c["scored"].as_u64(), Some(records), "{c}");
 }
+
+/// Serves the fixture JPEG as an MJPEG camera (multipart/x-mixed-replace, 10 frames/s) on
+/// 127.0.0.1; each connection lasts `frames` frames.
+fn mjpeg_camera(frames: usize) -> u16 {
+    use std::io::Write;
+    let jpeg =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images/dog.jpg"))
+            .expect("fixture JPEG");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let jpeg = jpeg.clone();
+            std::thread::spawn(move || {
+                let mut request = [0u8; 2048];
+                let _ = std::io::Read::read(&mut conn, &mut request);
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+                if conn.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for _ in 0..frames {
+                    let part = format!(
+                        "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                        jpeg.len()
+                    );
+                    let sent = conn
+                        .write_all(part.as_bytes())
+                        .and_then(|()| conn.write_all(&jpeg))
+                        .and_then(|()| conn.write_all(b"\r\n"));
+                    if sent.is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_http_mjpeg_camera_is_scored_and_reconnected() {
+    // Each connection serves 2 s of frames, then the camera hangs up.
+    let port = mjpeg_camera(20);
+    let d = Daemon::start(&format!(
+        "{LIVE_CONFIG}streams:\n  - id: mjpeg\n    uri: http://127.0.0.1:{port}/video\n"
+    ));
+    wait_for(
+        Duration::from_secs(60),
+        "frames of a second connection",
+        || {
+            let events = d.events("mjpeg");
+            let ups = events.iter().filter(|e| e["event"] == "up").count();
+            (ups >= 2 && d.frames("mjpeg").len() >= 2).then_some(())
+        },
+    );
+    let frame = &d.frames("mjpeg")[0];
+    // dog.jpg is 768 x 576: scaled to max_side 640.
+    assert_eq!(
+        (frame["width"].as_u64(), frame["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    assert!(d.events("mjpeg").iter().any(|e| e["event"] == "down"));
+}

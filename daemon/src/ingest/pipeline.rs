@@ -56,6 +56,18 @@ pub(crate) fn build(
     let pipeline = gst::Pipeline::new();
     let decode = make("uridecodebin")?;
     decode.set_property("uri", uri);
+    // An MJPEG camera (multipart over HTTP) never says it has no more streams, so decodebin
+    // would hold its frames back until a queue overflows: tell the demuxer there is one.
+    if let Some(bin) = decode.downcast_ref::<gst::Bin>() {
+        bin.connect_deep_element_added(|_, _, element| {
+            let is_multipart = element
+                .factory()
+                .is_some_and(|f| f.name() == "multipartdemux");
+            if is_multipart && element.find_property("single-stream").is_some() {
+                element.set_property("single-stream", true);
+            }
+        });
+    }
     if let Some(opts) = rtsp {
         // uridecodebin makes the source element itself; set its properties as it appears.
         decode.connect("source-setup", false, move |args| {
