@@ -57,9 +57,14 @@ struct RtspServer {
 
 impl RtspServer {
     fn start(port: u16) -> Self {
+        Self::start_sized(port, 320, 240, 10)
+    }
+
+    fn start_sized(port: u16, width: u32, height: u32, fps: u32) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args(["--ignored", "--exact", "rtsp_server_child", "--nocapture"])
             .env("SACLIP_TEST_RTSP_PORT", port.to_string())
+            .env("SACLIP_TEST_RTSP_FORMAT", format!("{width}x{height}@{fps}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -105,17 +110,26 @@ fn rtsp_server_child() {
     let Ok(port) = std::env::var("SACLIP_TEST_RTSP_PORT") else {
         return;
     };
+    let format = std::env::var("SACLIP_TEST_RTSP_FORMAT").unwrap_or_else(|_| "320x240@10".into());
+    let (size, fps) = format.split_once('@').expect("WxH@FPS");
+    let (width, height) = size.split_once('x').expect("WxH");
+    let (width, height, fps): (u32, u32, u32) = (
+        width.parse().expect("width"),
+        height.parse().expect("height"),
+        fps.parse().expect("fps"),
+    );
     gstreamer::init().expect("gst");
     let server = gstreamer_rtsp_server::RTSPServer::new();
     server.set_address("127.0.0.1");
     server.set_service(&port);
     let factory = gstreamer_rtsp_server::RTSPMediaFactory::new();
     // A fixed test pipeline (no outside input reaches it).
-    factory.set_launch(
-        "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=10/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 \
-         ! rtph264pay name=pay0 pt=96 config-interval=1 )",
-    );
+    factory.set_launch(&format!(
+        "( videotestsrc is-live=true pattern=ball \
+         ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} \
+         ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    ));
     factory.set_shared(true);
     server
         .mount_points()
@@ -591,4 +605,48 @@ fn an_http_mjpeg_camera_is_scored_and_reconnected() {
         (Some(640), Some(480))
     );
     assert!(d.events("mjpeg").iter().any(|e| e["event"] == "down"));
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = &stat[stat.rfind(')').expect("stat") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// Measures the daemon's CPU cost per live 720p30 H.264 RTSP stream, ingest only (sampling
+/// 0.2 fps, so scoring is negligible) and with scoring at 2 fps. Prints the numbers.
+///
+///   cargo test -p saclip-daemon --test serve -- --ignored --nocapture live_720p_cpu_cost
+#[test]
+#[ignore = "measurement, not a check: run by hand (see the doc comment)"]
+fn live_720p_cpu_cost() {
+    let server = RtspServer::start_sized(free_port(), 1280, 720, 30);
+    for fps in ["0.2", "2"] {
+        let d = Daemon::start(&format!(
+            "ingest:\n  sample_fps: {fps}\nstreams:\n  - id: hd\n    uri: {}\n",
+            server.uri()
+        ));
+        wait_for(Duration::from_secs(60), "frames", || {
+            (d.stream("hd")?["decoded"].as_u64()? > 30).then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        let (c0, s0) = (cpu_seconds(d.child.id()), d.stream("hd").expect("stream"));
+        let window = 20.0;
+        std::thread::sleep(Duration::from_secs_f64(window));
+        let (c1, s1) = (cpu_seconds(d.child.id()), d.stream("hd").expect("stream"));
+        let delta = |k: &str| s1[k].as_u64().unwrap_or(0) - s0[k].as_u64().unwrap_or(0);
+        eprintln!(
+            "720p30 RTSP, sample_fps {fps}: daemon CPU {:.1}% of one core; in {window} s decoded {}, sampled {}, scored {}, dropped {}",
+            (c1 - c0) / window * 100.0,
+            delta("decoded"),
+            delta("sampled"),
+            delta("scored"),
+            delta("dropped"),
+        );
+    }
 }
