@@ -41,7 +41,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Refuses a mutating call without the configured bearer token.
-fn authorise(state: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorise(state: &ApiState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(token) = state.token.as_deref() else {
         return Ok(());
     };
@@ -53,12 +53,14 @@ fn authorise(state: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(json!({ "error": "missing or wrong bearer token" })),
-        )
-            .into_response())
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(json!({ "error": "missing or wrong bearer token" })),
+            )
+                .into_response(),
+        ))
     }
 }
 
@@ -80,7 +82,7 @@ async fn one(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> Resp
 
 async fn attach(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = authorise(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let stream: StreamConfig = match serde_json::from_slice(&body) {
         Ok(s) => s,
@@ -108,7 +110,7 @@ async fn detach(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(refused) = authorise(&state, &headers) {
-        return refused;
+        return *refused;
     }
     match state.hub.detach(&id) {
         Ok(status) => axum::Json(status).into_response(),

@@ -193,10 +193,10 @@ impl Hub {
             return;
         };
         entry.consumed = true;
-        if entry.detached || closing {
-            if let Some(entry) = streams.remove(id) {
-                entry.handle.join();
-            }
+        if (entry.detached || closing)
+            && let Some(entry) = streams.remove(id)
+        {
+            entry.handle.join();
         }
     }
 
@@ -235,5 +235,20 @@ pub fn masked(uri: &str) -> String {
             u.to_string()
         }
         _ => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn passwords_in_uris_are_masked_and_other_uris_kept() {
+        assert_eq!(
+            masked("rtsp://admin:s3cret@192.0.2.1:554/s1"),
+            "rtsp://admin:***@192.0.2.1:554/s1"
+        );
+        assert_eq!(masked("rtsp://192.0.2.1/s1"), "rtsp://192.0.2.1/s1");
+        assert_eq!(masked("file:///a/b.mp4"), "file:///a/b.mp4");
     }
 }

@@ -5,8 +5,10 @@ use std::fmt::Write;
 use super::hub::StreamStatus;
 use crate::ingest::StreamState;
 
-/// Per-stream counters: (metric name, help, value of a status).
-const COUNTERS: [(&str, &str, fn(&StreamStatus) -> u64); 6] = [
+/// A per-stream counter: metric name, help, and its value in a status.
+type Counter = (&'static str, &'static str, fn(&StreamStatus) -> u64);
+
+const COUNTERS: [Counter; 6] = [
     (
         "saclipd_frames_decoded_total",
         "Frames the decoder produced.",

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::{Select, TryRecvError};
+use crossbeam_channel::Select;
 use serde::Serialize;
 
 use super::hub::{Hub, Queue};
@@ -146,15 +146,8 @@ fn end_stream(
     summary: &mut WorkerSummary,
 ) -> Result<(), SinkError> {
     // Frames are queued before the end, so none can follow; this is only a safety net.
-    loop {
-        match q.rx.try_recv() {
-            Ok(IngestEvent::Frame(f)) => {
-                tracing::warn!(stream = %q.id, frame = f.index, "frame after the end of its stream")
-            }
-            Ok(IngestEvent::End(_)) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                break;
-            }
-        }
+    while let Ok(IngestEvent::Frame(f)) = q.rx.try_recv() {
+        tracing::warn!(stream = %q.id, frame = f.index, "frame after the end of its stream");
     }
     // Health events the ingest thread sent before its end come first.
     while let Ok(event) = hub.events().try_recv() {
