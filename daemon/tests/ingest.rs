@@ -264,7 +264,8 @@ fn a_live_stream_drops_its_oldest_frames_and_counts_every_drop() {
     assert!(dropped >= 29, "dropped {dropped}");
     assert_eq!(frames.len() as u64 + dropped, end.sampled);
     assert!(end.result.is_ok(), "{:?}", end.result);
-    // The survivor is the newest frame, not the first one.
-    assert_eq!(frames.len(), 1);
+    // What survived are the newest frames, not the first ones (the thread may queue one or
+    // two more while the test drains, before it sees the stop).
+    assert!((1..=3).contains(&frames.len()), "{} frames", frames.len());
     assert!(frames[0].index >= 29, "kept frame {}", frames[0].index);
 }

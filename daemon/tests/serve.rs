@@ -650,3 +650,108 @@ fn live_720p_cpu_cost() {
         );
     }
 }
+
+/// Serves the files of `dir` over HTTP on 127.0.0.1 (GET only, whole files).
+fn file_server(dir: PathBuf) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut request = [0u8; 4096];
+            let n = conn.read(&mut request).unwrap_or(0);
+            let text = String::from_utf8_lossy(&request[..n]);
+            let name = text
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            let response = match std::fs::read(dir.join(&name)) {
+                Ok(body) if !name.contains("..") => {
+                    let kind = if name.ends_with(".m3u8") {
+                        "application/vnd.apple.mpegurl"
+                    } else {
+                        "video/mp2t"
+                    };
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(&body);
+                    r
+                }
+                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            };
+            let _ = conn.write_all(&response);
+        }
+    });
+    port
+}
+
+#[test]
+fn an_hls_playlist_over_http_is_replayed_completely() {
+    use gstreamer::prelude::*;
+    // 3 s of 10 fps video cut into 1 s HLS segments (a fixed test pipeline, no user input).
+    let hls = tempfile::tempdir().expect("tempdir");
+    gstreamer::init().expect("gst");
+    let launch = format!(
+        "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240,framerate=10/1 \
+         ! x264enc key-int-max=10 ! h264parse ! hlssink2 target-duration=1 playlist-length=0 \
+         max-files=0 location={0}/seg%05d.ts playlist-location={0}/playlist.m3u8",
+        hls.path().display()
+    );
+    let p = gstreamer::parse::launch(&launch).expect("pipeline");
+    p.set_state(gstreamer::State::Playing).expect("play");
+    let bus = p.bus().expect("bus");
+    let msg = bus
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(60),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("HLS written");
+    assert!(
+        matches!(msg.view(), gstreamer::MessageView::Eos(_)),
+        "{msg:?}"
+    );
+    p.set_state(gstreamer::State::Null).expect("stop");
+    let playlist = std::fs::read_to_string(hls.path().join("playlist.m3u8")).expect("playlist");
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+
+    let port = file_server(hls.path().to_path_buf());
+    let d = Daemon::start(&format!(
+        "ingest:\n  sample_fps: 2\nstreams:\n  - id: hls\n    uri: http://127.0.0.1:{port}/playlist.m3u8\n    mode: replay\n"
+    ));
+    let end = wait_for(
+        Duration::from_secs(120),
+        "the end of the HLS stream",
+        || {
+            d.events("hls")
+                .into_iter()
+                .find(|e| e["event"] == "ended" || e["event"] == "failed")
+        },
+    );
+    assert_eq!(end["event"], "ended", "{end}");
+    let c = &end["counts"];
+    assert_eq!(c["decoded"].as_u64(), Some(30), "{c}");
+    // 3 s at 2 fps: one frame in each half second the video covers. The transport stream
+    // starts 0.325 s in (encoder delay), so its 3 s touch 7 half seconds.
+    let pts: Vec<f64> = d
+        .frames("hls")
+        .iter()
+        .filter_map(|f| f["pts"].as_f64())
+        .collect();
+    let bins: Vec<i64> = pts
+        .iter()
+        .map(|p| (p * 2.0 + 1e-6).floor() as i64)
+        .collect();
+    let first = bins.first().copied().unwrap_or(0);
+    let want: Vec<i64> = (first..first + bins.len() as i64).collect();
+    assert_eq!(bins, want, "{pts:?}");
+    assert!((6..=7).contains(&pts.len()), "{pts:?}");
+    assert_eq!(c["sampled"].as_u64(), Some(pts.len() as u64), "{c} {pts:?}");
+    assert_eq!(c["scored"], c["sampled"], "{c}");
+}

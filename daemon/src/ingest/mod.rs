@@ -3,6 +3,7 @@
 
 mod backoff;
 mod error;
+mod gate;
 mod health;
 mod pipeline;
 mod sampler;

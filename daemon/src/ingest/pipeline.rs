@@ -8,6 +8,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::gate::SharedGate;
+
 /// A built, not yet started pipeline and its frame sink.
 pub(crate) struct DecodePipeline {
     pub pipeline: gst::Pipeline,
@@ -46,6 +48,7 @@ pub(crate) fn build(
     uri: &str,
     max_side: u32,
     rtsp: Option<RtspOptions>,
+    gate: SharedGate,
 ) -> Result<DecodePipeline, String> {
     gst::init().map_err(|e| format!("GStreamer init failed: {e}"))?;
     let make = |factory: &str| {
@@ -78,6 +81,11 @@ pub(crate) fn build(
         });
     }
     let convert = make("videoconvert")?;
+    // Frames the sampler does not keep are dropped before conversion and scaling.
+    let convert_sink = convert
+        .static_pad("sink")
+        .ok_or("videoconvert has no sink pad")?;
+    super::gate::install(&convert_sink, gate);
     let scale = make("videoscale")?;
     let filter = make("capsfilter")?;
     filter.set_property("caps", rgb_caps(None));

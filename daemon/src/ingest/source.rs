@@ -16,9 +16,9 @@ use saclip_config::{IngestConfig, Scheme, Source, StreamConfig};
 
 use super::backoff::Backoff;
 use super::error::IngestError;
+use super::gate::{Gate, SharedGate};
 use super::health::{StreamEvent, StreamState, StreamStats};
 use super::pipeline::{self, DecodePipeline, RtspOptions};
-use super::sampler::Sampler;
 use crate::frame::Frame;
 
 /// What an ingest thread sends: frames, then exactly one end.
@@ -147,7 +147,14 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("ingest-{}", spec.id))
         .spawn(move || {
+            let gate = Gate::new(
+                spec.id.clone(),
+                thread_stats.clone(),
+                spec.sample_fps,
+                spec.live.then(Instant::now),
+            );
             let mut ctx = Ingest {
+                gate,
                 spec: &spec,
                 config: &config,
                 tx: &tx,
@@ -156,7 +163,6 @@ pub fn spawn(
                 stop: &thread_stop,
                 events,
                 attempt: 0,
-                started: Instant::now(),
             };
             let result = ctx.run();
             let state = match &result {
@@ -230,8 +236,8 @@ struct Ingest<'a> {
     events: Option<Sender<StreamEvent>>,
     /// Connection attempts so far (1 = the first).
     attempt: u64,
-    /// When the stream was attached: live frames are timed from here.
-    started: Instant,
+    /// Timing and sampling of decoded frames, shared with the pipeline's streaming thread.
+    gate: SharedGate,
 }
 
 impl Ingest<'_> {
@@ -253,7 +259,6 @@ impl Ingest<'_> {
             self.config.reconnect_initial_ms,
             self.config.reconnect_max_ms,
         );
-        let mut sampler = Sampler::new(self.spec.sample_fps);
         loop {
             self.attempt += 1;
             if self.attempt > 1 {
@@ -261,7 +266,7 @@ impl Ingest<'_> {
             }
             self.stats.set(StreamState::Connecting, None);
             let before = self.stats.decoded.load(Ordering::SeqCst);
-            let result = self.connect_once(&mut sampler);
+            let result = self.connect_once();
             let got_frames = self.stats.decoded.load(Ordering::SeqCst) > before;
             if !self.spec.live {
                 return result;
@@ -302,7 +307,7 @@ impl Ingest<'_> {
     }
 
     /// Builds the pipeline and pumps it until it ends; always tears it down.
-    fn connect_once(&mut self, sampler: &mut Sampler) -> Result<Ended, IngestError> {
+    fn connect_once(&mut self) -> Result<Ended, IngestError> {
         let stream = &self.spec.id;
         let uri = if self.spec.source.scheme == Scheme::File {
             file_uri(stream, &self.spec.source.uri)?
@@ -315,8 +320,13 @@ impl Ingest<'_> {
         };
         let rtsp = matches!(self.spec.source.scheme, Scheme::Rtsp | Scheme::Rtsps)
             .then_some(self.spec.rtsp);
-        let p = pipeline::build(&uri, self.config.max_side, rtsp).map_err(setup)?;
-        let result = self.pump(&uri, &p, sampler);
+        self.gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset_connection();
+        let p =
+            pipeline::build(&uri, self.config.max_side, rtsp, self.gate.clone()).map_err(setup)?;
+        let result = self.pump(&uri, &p);
         // Always tear down, whatever happened, so no GStreamer thread outlives the connection.
         let _ = p.pipeline.set_state(gst::State::Null);
         result
@@ -361,19 +371,14 @@ enum Flow {
     Stop,
 }
 
-/// Per-connection state of the pull loop: sampling, timestamps and counters.
+/// Per-connection state of the pull loop: the frames kept by the gate go out from here.
 struct Puller<'a> {
     stream: &'a Arc<str>,
     uri: &'a str,
     tx: &'a Sender<IngestEvent>,
     own_rx: Option<&'a Receiver<IngestEvent>>,
     stats: &'a StreamStats,
-    sampler: &'a mut Sampler,
-    /// Live frames are timed by arrival from here (monotonic across reconnections).
-    live_clock: Option<Instant>,
-    /// Stream time of the previous frame, for frames that come without a timestamp.
-    last_pts: Option<u64>,
-    warned_no_pts: bool,
+    gate: &'a SharedGate,
 }
 
 impl Puller<'_> {
@@ -386,20 +391,22 @@ impl Puller<'_> {
         }
     }
 
-    /// Counts, timestamps, samples and queues one decoded frame.
+    /// Queues one kept frame (the gate already counted, timed and sampled it).
     fn handle(&mut self, sample: &gst::Sample) -> Result<Flow, IngestError> {
-        let index = self.stats.decoded.fetch_add(1, Ordering::SeqCst);
-        let Some(buffer) = sample.buffer() else {
-            return Ok(Flow::Continue);
+        let kept = self
+            .gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_kept();
+        let Some(kept) = kept else {
+            // Every buffer past the gate was recorded there; nothing else reaches the sink.
+            return Err(self.error(
+                "a frame reached the sink without passing the sampler".into(),
+                None,
+            ));
         };
-        let pts = match self.live_clock {
-            Some(start) => start.elapsed().as_nanos() as u64,
-            None => self.stream_time(sample, buffer),
-        };
-        if !self.sampler.take(pts) {
-            return Ok(Flow::Continue);
-        }
-        let frame = to_frame(self.stream, index, pts, sample).map_err(|m| self.error(m, None))?;
+        let frame =
+            to_frame(self.stream, kept.index, kept.pts, sample).map_err(|m| self.error(m, None))?;
         self.stats.sampled.fetch_add(1, Ordering::SeqCst);
         let Some(own_rx) = self.own_rx else {
             // Replay: wait for room; an error means the consumer is gone.
@@ -423,63 +430,12 @@ impl Puller<'_> {
             }
         }
     }
-
-    /// The frame's time from the start of the stream: the buffer PTS mapped through the
-    /// segment (so edit lists and transport streams starting at an arbitrary PTS start at 0).
-    /// A frame without a PTS is placed one frame duration after its predecessor.
-    fn stream_time(&mut self, sample: &gst::Sample, buffer: &gst::BufferRef) -> u64 {
-        let segment = sample
-            .segment()
-            .and_then(|s| s.downcast_ref::<gst::ClockTime>());
-        let pts = buffer.pts().map(|t| {
-            segment
-                .and_then(|seg| seg.to_stream_time(t))
-                .unwrap_or(t)
-                .nseconds()
-        });
-        let pts = match (pts, self.last_pts) {
-            (Some(pts), _) => pts,
-            (None, prev) => {
-                if !self.warned_no_pts {
-                    tracing::warn!(stream = %self.stream, "frames without timestamps: spacing them by their duration or frame rate");
-                    self.warned_no_pts = true;
-                }
-                let step = buffer
-                    .duration()
-                    .map(|d| d.nseconds())
-                    .or_else(|| frame_duration(sample))
-                    .unwrap_or(DEFAULT_FRAME_NS);
-                prev.map_or(0, |p| p + step)
-            }
-        };
-        self.last_pts = Some(pts);
-        pts
-    }
-}
-
-/// Frame spacing assumed when neither timestamps nor a frame rate are known (30 fps).
-const DEFAULT_FRAME_NS: u64 = 33_333_333;
-
-/// One frame's duration from the caps' frame rate, when it has a usable one.
-fn frame_duration(sample: &gst::Sample) -> Option<u64> {
-    let rate = sample
-        .caps()?
-        .structure(0)?
-        .get::<gst::Fraction>("framerate")
-        .ok()?;
-    (rate.numer() > 0 && rate.denom() > 0)
-        .then(|| 1_000_000_000 * rate.denom() as u64 / rate.numer() as u64)
 }
 
 impl Ingest<'_> {
     /// Runs the pipeline until end of stream, an error, a stall, the stop switch, or the
     /// receiver going away.
-    fn pump(
-        &self,
-        uri: &str,
-        p: &DecodePipeline,
-        sampler: &mut Sampler,
-    ) -> Result<Ended, IngestError> {
+    fn pump(&self, uri: &str, p: &DecodePipeline) -> Result<Ended, IngestError> {
         let stream = &self.spec.id;
         let mut puller = Puller {
             stream,
@@ -487,10 +443,7 @@ impl Ingest<'_> {
             tx: self.tx,
             own_rx: self.own_rx.as_ref(),
             stats: self.stats,
-            sampler,
-            live_clock: self.spec.live.then_some(self.started),
-            last_pts: None,
-            warned_no_pts: false,
+            gate: &self.gate,
         };
         let bus = p
             .pipeline
@@ -504,6 +457,8 @@ impl Ingest<'_> {
         }
         let stall = Duration::from_millis(self.config.stall_timeout_ms);
         let mut last_progress = Instant::now();
+        // Decoded frames are progress even when the sampler keeps none of them.
+        let mut last_decoded = self.stats.decoded.load(Ordering::SeqCst);
         let mut up = false;
         loop {
             if self.stop.load(Ordering::SeqCst) {
@@ -571,6 +526,11 @@ impl Ingest<'_> {
                     };
                 }
                 None => {
+                    let decoded = self.stats.decoded.load(Ordering::SeqCst);
+                    if decoded != last_decoded {
+                        last_decoded = decoded;
+                        last_progress = Instant::now();
+                    }
                     if last_progress.elapsed() >= stall {
                         return Err(IngestError::Stalled {
                             stream: stream.to_string(),
