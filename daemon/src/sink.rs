@@ -65,3 +65,13 @@ pub struct SinkError {
     target: PathBuf,
     source: io::Error,
 }
+
+impl SinkError {
+    /// A failure of the writing machinery itself rather than of a destination.
+    pub fn other(message: &str) -> Self {
+        Self {
+            target: PathBuf::from("(record writer)"),
+            source: io::Error::other(message.to_string()),
+        }
+    }
+}

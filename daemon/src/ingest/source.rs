@@ -502,13 +502,13 @@ impl Ingest<'_> {
                 .try_pull_sample(gst::ClockTime::from_nseconds(PULL_SLICE.as_nanos() as u64))
             {
                 Some(sample) => {
-                    let flow = puller.handle(&sample)?;
+                    // Up goes out before the frame, so that it precedes the frame's record.
                     if !up {
                         up = true;
                         self.emit(StreamState::Up, None, None);
                         tracing::info!(stream = %stream, attempt = self.attempt, "stream up");
                     }
-                    if let Flow::Stop = flow {
+                    if let Flow::Stop = puller.handle(&sample)? {
                         return Ok(Ended::ReceiverGone);
                     }
                     // Time spent waiting for a slow consumer is not a stall of the source.
