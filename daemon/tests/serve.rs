@@ -252,6 +252,11 @@ impl Daemon {
         (status == 200).then(|| serde_json::from_str(&body).expect("JSON"))
     }
 
+    /// The daemon's log so far, one JSON line per event.
+    fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
     /// SIGTERM, then the exit status (panics if it does not exit in time).
     fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "-TERM");
@@ -362,11 +367,44 @@ fn rtsp_stream_recovers_from_a_killed_and_a_frozen_server() {
 
     let status = d.stream("cam").expect("listed");
     assert!(status["reconnects"].as_u64().unwrap_or(0) >= 2, "{status}");
+    // The log tells a lost connection from failed attempts to get it back.
+    let log = d.log_text();
+    assert!(log.contains("connection lost; reconnecting"), "{log}");
+    assert!(log.contains("reconnection failed; retrying"), "{log}");
+    assert!(!log.contains("cannot connect; retrying"), "{log}");
     eprintln!(
         "measured: down {:?} after the kill, frames {back:?} after the restart, stalled {stalled:?} after the freeze",
         down.1
     );
     drop(server);
+}
+
+#[test]
+fn a_camera_that_is_not_up_yet_is_retried_until_it_is() {
+    let port = free_port();
+    let d = Daemon::start(&format!(
+        "{LIVE_CONFIG}streams:\n  - id: late\n    uri: rtsp://127.0.0.1:{port}/test\n"
+    ));
+    wait_for(Duration::from_secs(10), "a failed first connection", || {
+        d.log_text()
+            .contains("cannot connect; retrying")
+            .then_some(())
+    });
+    let first = d.events("late");
+    assert_eq!(first[0]["event"], "down", "{first:?}");
+    assert!(
+        first[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("127.0.0.1")),
+        "{first:?}"
+    );
+    let _server = RtspServer::start(port);
+    wait_for(
+        Duration::from_secs(10),
+        "frames once the camera is up",
+        || (!d.frames("late").is_empty()).then_some(()),
+    );
+    assert!(d.events("late").iter().any(|e| e["event"] == "up"));
 }
 
 #[test]
