@@ -138,7 +138,10 @@ pub(crate) fn install(pad: &gst::Pad, gate: SharedGate) {
         if gate.admit(pad, buffer) {
             gst::PadProbeReturn::Ok
         } else {
-            gst::PadProbeReturn::Drop
+            // Consume the buffer here and report it handled: with `Drop`, the bindings release
+            // it and GStreamer then unrefs a null pointer (a CRITICAL per dropped frame).
+            drop(info.take_buffer());
+            gst::PadProbeReturn::Handled
         }
     });
 }
