@@ -17,7 +17,9 @@ pub use device::Device;
 pub use error::ConfigError;
 pub use paths::project_root;
 pub use precision::Precision;
-pub use sections::{ApiConfig, Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig};
+pub use sections::{
+    API_TOKEN_ENV, ApiConfig, Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig,
+};
 pub use streams::{RtspTransport, Scheme, Source, StreamConfig, StreamMode};
 
 impl Config {
@@ -54,6 +56,7 @@ impl Config {
             })?
         };
         config.resolve_paths(base);
+        config.apply_env();
         config.validate()?;
         Ok(config)
     }

@@ -168,7 +168,18 @@ impl Default for ScoringConfig {
     }
 }
 
+/// Environment variable that overrides `api.token` (keeps the secret out of config files).
+pub const API_TOKEN_ENV: &str = "SACLIPD_API_TOKEN";
+
 impl Config {
+    /// Takes the API token from the environment when it is set, before validation, so that
+    /// the loopback rule sees the token the daemon will use.
+    pub(crate) fn apply_env(&mut self) {
+        if let Some(token) = std::env::var(API_TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+            self.api.token = Some(token);
+        }
+    }
+
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         for path in [
             &mut self.model.weights,

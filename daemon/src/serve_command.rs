@@ -3,15 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use saclip_config::Config;
 use saclip_daemon::replay::Engine;
 use saclip_daemon::serve::api::{ApiState, router};
 use saclip_daemon::serve::{Hub, worker};
 use saclip_daemon::sink::JsonLines;
-
-/// Environment variable that overrides `api.token`.
-const TOKEN_ENV: &str = "SACLIPD_API_TOKEN";
 
 /// Runs until SIGTERM / SIGINT (or a sink failure), then scores what is queued and returns.
 pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()> {
@@ -20,18 +17,13 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
             Config::from_file(p)?,
             p.parent().unwrap_or(Path::new(".")).to_path_buf(),
         ),
-        None => (Config::default(), std::env::current_dir()?),
+        None => {
+            let cwd = std::env::current_dir()?;
+            (Config::from_yaml("", &cwd)?, cwd)
+        }
     };
-    let token = std::env::var(TOKEN_ENV)
-        .ok()
-        .or_else(|| config.api.token.clone())
-        .filter(|t| !t.is_empty());
-    if token.is_none() && !config.api.listen.ip().is_loopback() {
-        bail!(
-            "api.listen {} is not a loopback address: set api.token or {TOKEN_ENV}",
-            config.api.listen
-        );
-    }
+    // Loading applied SACLIPD_API_TOKEN and refused a non-loopback address without a token.
+    let token = config.api.token.clone().filter(|t| !t.is_empty());
     let mut sink = match out {
         Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
         None => JsonLines::stdout(),

@@ -228,3 +228,30 @@ fn replay_runs_on_an_imported_clip_checkpoint_without_code_change() {
             .all(|r| r["score"].as_f64().is_some_and(f64::is_finite))
     );
 }
+
+#[test]
+fn api_token_from_the_environment_allows_a_non_loopback_listen_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("exposed.yaml");
+    std::fs::write(&cfg, "api:\n  listen: 0.0.0.0:8080\n").expect("config");
+    let check = |token: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_saclipd"));
+        cmd.arg("check-config")
+            .arg(&cfg)
+            .env_remove("SACLIPD_API_TOKEN");
+        if let Some(t) = token {
+            cmd.env("SACLIPD_API_TOKEN", t);
+        }
+        cmd.output().expect("run saclipd")
+    };
+    let refused = check(None);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("api.token"), "{err}");
+    let accepted = check(Some("s3cret"));
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+}
