@@ -9,6 +9,7 @@ use serde::Serialize;
 /// Where a stream is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[repr(u8)]
 pub enum StreamState {
     /// Building the pipeline and waiting for the first frame.
     Connecting,
@@ -115,11 +116,8 @@ impl StreamStats {
     /// Moves to `state` with an optional reason, stamping the time.
     pub(crate) fn set(&self, state: StreamState, reason: Option<String>) -> SystemTime {
         let now = SystemTime::now();
-        let index = StreamState::ALL
-            .iter()
-            .position(|s| *s == state)
-            .unwrap_or(0);
-        self.state.store(index as u8, Ordering::SeqCst);
+        // ALL lists the states in declaration order, so the discriminant indexes it.
+        self.state.store(state as u8, Ordering::SeqCst);
         let mut detail = self.detail.lock().unwrap_or_else(|e| e.into_inner());
         *detail = (now, reason);
         now
@@ -235,6 +233,21 @@ impl StreamEvent {
             attempt,
             delay_ms: None,
             counts: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StreamState, StreamStats};
+
+    #[test]
+    fn every_state_reads_back_as_set() {
+        let stats = StreamStats::default();
+        for state in StreamState::ALL {
+            stats.set(state, Some(state.as_str().into()));
+            assert_eq!(stats.state(), state);
+            assert_eq!(stats.detail().1.as_deref(), Some(state.as_str()));
         }
     }
 }
