@@ -4,18 +4,22 @@
 //! it. Relative paths in a file are resolved against that file's directory; built-in defaults
 //! point into the project checkout this crate was built from.
 
+mod alerts;
 mod device;
 mod error;
 mod paths;
+mod pipeline;
 mod precision;
 mod sections;
 mod streams;
 
 use std::path::Path;
 
+pub use alerts::{AlertSink, AlertsConfig, Smoothing, WebhookConfig};
 pub use device::Device;
 pub use error::ConfigError;
 pub use paths::project_root;
+pub use pipeline::{BatchingConfig, MetricsConfig};
 pub use precision::Precision;
 pub use sections::{
     API_TOKEN_ENV, ApiConfig, Config, DetectorConfig, IngestConfig, ModelConfig, ScoringConfig,

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::AlertsConfig;
 use crate::device::Device;
 use crate::error::ConfigError;
 use crate::paths::{in_project, resolve};
+use crate::pipeline::{BatchingConfig, MetricsConfig};
 use crate::precision::Precision;
 use crate::streams::{RtspTransport, Scheme, StreamConfig};
 
@@ -22,6 +24,12 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Anomaly descriptions and the frame score.
     pub scoring: ScoringConfig,
+    /// Batches across streams and the worker pool's devices.
+    pub batching: BatchingConfig,
+    /// Smoothing, thresholds, snapshots and sinks of alert events.
+    pub alerts: AlertsConfig,
+    /// The periodic metrics log line.
+    pub metrics: MetricsConfig,
     /// The HTTP API of `saclipd serve`.
     pub api: ApiConfig,
     /// Streams `saclipd serve` watches from the start (more can be attached through the API).
@@ -189,6 +197,7 @@ impl Config {
         ] {
             resolve(path, base);
         }
+        self.alerts.resolve_paths(base);
         for stream in &mut self.streams {
             if !stream.uri.contains("://") && !stream.uri.trim().is_empty() {
                 let mut path = PathBuf::from(stream.uri.trim());
@@ -288,6 +297,8 @@ impl Config {
             self.scoring.top_k >= 1,
             "must be at least 1",
         )?;
+        self.batching.validate()?;
+        self.alerts.validate()?;
         Ok(())
     }
 }

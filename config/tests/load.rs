@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use saclip_config::{Config, ConfigError, Device, Precision, Scheme};
+use saclip_config::{AlertSink, Config, ConfigError, Device, Precision, Scheme};
 
 fn example_path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/saclipd.example.yaml"))
@@ -94,6 +94,16 @@ fn out_of_range_values_are_refused_with_their_key() {
         ("detector:\n  input_size: 100\n", "detector.input_size"),
         ("detector:\n  iou: 1.5\n", "detector.iou"),
         ("scoring:\n  top_k: 0\n", "scoring.top_k"),
+        ("batching:\n  max_batch: 0\n", "batching.max_batch"),
+        ("alerts:\n  ema_alpha: 0\n", "alerts.ema_alpha"),
+        (
+            "alerts:\n  threshold_on: 0.2\n  threshold_off: 0.3\n",
+            "alerts.threshold_off",
+        ),
+        (
+            "alerts:\n  sinks:\n    - kind: webhook\n      url: ftp://h/x\n      queue_dir: q\n",
+            "alerts.sinks[0].url",
+        ),
     ] {
         let e = parse_err(yaml);
         assert_eq!(e.key(), Some(key), "{yaml}: {e}");
@@ -192,4 +202,33 @@ fn streams_resolve_their_sources_and_name_bad_entries() {
         Path::new("."),
     )
     .expect("token given");
+}
+
+#[test]
+fn alert_sinks_and_devices_parse_with_paths_resolved() {
+    let yaml = "batching:\n  devices: [cpu, cuda:1]\nalerts:\n  snapshot_dir: snaps\n  sinks:\n    - kind: jsonl\n      path: a.jsonl\n    - kind: jsonl\n      path: \"-\"\n    - kind: webhook\n      url: http://127.0.0.1:9/hook\n      queue_dir: q\n";
+    let c = Config::from_yaml(yaml, Path::new("/etc/saclipd")).expect("parse");
+    assert_eq!(c.batching.devices, [Device::Cpu, Device::Cuda(1)]);
+    assert_eq!(
+        c.alerts.snapshot_dir.as_deref(),
+        Some(Path::new("/etc/saclipd/snaps"))
+    );
+    let [
+        AlertSink::Jsonl { path: a },
+        AlertSink::Jsonl { path: dash },
+        AlertSink::Webhook(w),
+    ] = c.alerts.sinks.as_slice()
+    else {
+        panic!("{:?}", c.alerts.sinks);
+    };
+    assert_eq!(a, Path::new("/etc/saclipd/a.jsonl"));
+    assert_eq!(dash, Path::new("-"));
+    assert_eq!(w.queue_dir, Path::new("/etc/saclipd/q"));
+    assert_eq!((w.queue_max, w.retry_initial_ms), (10_000, 500));
+    // A webhook without its queue folder, or a sink of an unknown kind, is named.
+    let e = parse_err("alerts:\n  sinks:\n    - kind: webhook\n      url: http://h/x\n");
+    assert_eq!(e.key(), Some("alerts.sinks[0]"), "{e}");
+    assert!(e.to_string().contains("queue_dir"), "{e}");
+    let e = parse_err("alerts:\n  sinks:\n    - kind: kafka\n");
+    assert!(e.to_string().contains("kafka"), "{e}");
 }
