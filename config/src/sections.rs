@@ -165,6 +165,9 @@ pub struct ScoringConfig {
     pub descriptions: PathBuf,
     /// How many best-matching descriptions each record lists.
     pub top_k: usize,
+    /// A description's subject / object pair is chosen among this many most confident
+    /// detections of each group it names (the pair that matches it best).
+    pub pair_candidates: usize,
 }
 
 impl Default for ScoringConfig {
@@ -172,6 +175,7 @@ impl Default for ScoringConfig {
         Self {
             descriptions: in_project("config/anomaly-descriptions.yaml"),
             top_k: 3,
+            pair_candidates: 2,
         }
     }
 }
@@ -296,6 +300,11 @@ impl Config {
             "scoring.top_k",
             self.scoring.top_k >= 1,
             "must be at least 1",
+        )?;
+        check(
+            "scoring.pair_candidates",
+            (1..=16).contains(&self.scoring.pair_candidates),
+            "must be in 1..=16",
         )?;
         self.batching.validate()?;
         self.alerts.validate()?;

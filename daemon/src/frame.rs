@@ -1,6 +1,7 @@
 //! A decoded, sampled video frame on its way from ingest to scoring.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 /// One sampled RGB frame of a stream.
 #[derive(Debug, Clone)]
@@ -17,4 +18,6 @@ pub struct Frame {
     pub height: u32,
     /// Tightly packed RGB8 pixels, row-major (`width * height * 3` bytes).
     pub rgb: Vec<u8>,
+    /// When the decoded frame reached the daemon (start of its capture-to-record latency).
+    pub captured: Instant,
 }

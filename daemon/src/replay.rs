@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use saclip_config::{Config, Device as ConfigDevice, Precision};
-use saclip_detector::{Detector, DetectorError, RgbView, YoloDetector, YoloOptions};
+use saclip_detector::{Detection, Detector, DetectorError, RgbView, YoloDetector, YoloOptions};
 use saclip_model::{ModelError, SaClip};
 
 use crate::ingest::{IngestError, IngestEvent, spawn_file};
@@ -86,8 +86,13 @@ fn tch_device(d: ConfigDevice) -> Result<tch::Device, ReplayError> {
 }
 
 impl Engine {
-    /// Loads the detector, the model and the descriptions named by `config`.
+    /// Loads the detector, the model and the descriptions named by `config`, on `model.device`.
     pub fn load(config: &Config) -> Result<Self, ReplayError> {
+        Self::load_on(config, config.model.device)
+    }
+
+    /// As `load`, with the model on `on` (one replica per worker device).
+    pub fn load_on(config: &Config, on: ConfigDevice) -> Result<Self, ReplayError> {
         if config.model.threads > 0 {
             tch::set_num_threads(config.model.threads as i32);
         }
@@ -101,13 +106,13 @@ impl Engine {
             max_detections: d.max_detections,
             threads: d.threads,
         })?;
-        let device = tch_device(config.model.device)?;
+        let device = tch_device(on)?;
         let model_error = |source| ReplayError::Model {
             path: config.model.weights.clone(),
             source: Box::new(source),
         };
         let mut model = SaClip::load(&config.model.weights, device).map_err(model_error)?;
-        let precision = config.model.precision.resolve(config.model.device);
+        let precision = config.model.precision.resolve(on);
         model
             .set_precision(match precision {
                 Precision::Bf16 => tch::Kind::BFloat16,
@@ -117,7 +122,12 @@ impl Engine {
             .map_err(model_error)?;
         tracing::info!(model = %model.config().name, device = ?device, ?precision, "model loaded");
         let descriptions = Descriptions::from_file(&config.scoring.descriptions)?;
-        let scorer = Scorer::new(model, descriptions, config.scoring.top_k)?;
+        let scorer = Scorer::with_pair_candidates(
+            model,
+            descriptions,
+            config.scoring.top_k,
+            config.scoring.pair_candidates,
+        )?;
         Ok(Self { detector, scorer })
     }
 
@@ -128,20 +138,95 @@ impl Engine {
 
     /// Detects and scores one frame.
     pub fn process(&mut self, frame: &crate::frame::Frame) -> Result<FrameRecord, ReplayError> {
-        let at_frame = |source| ReplayError::DetectFrame {
+        self.process_batch(std::slice::from_ref(frame))
+            .pop()
+            .unwrap_or_else(|| {
+                Err(ReplayError::Thread(
+                    frame.stream.to_string(),
+                    "no result".into(),
+                ))
+            })
+    }
+
+    /// Detects and scores frames as one batch (one detector run, one image-tower pass); one
+    /// result per frame, in order. A frame that fails does not fail the others.
+    pub fn process_batch(
+        &mut self,
+        frames: &[crate::frame::Frame],
+    ) -> Vec<Result<FrameRecord, ReplayError>> {
+        let at_frame = |frame: &crate::frame::Frame, source| ReplayError::DetectFrame {
             stream: frame.stream.to_string(),
             index: frame.index,
             source,
         };
-        let view = RgbView::new(&frame.rgb, frame.width, frame.height).map_err(at_frame)?;
-        let detections = self.detector.detect(view).map_err(at_frame)?;
-        let score = self.scorer.score(frame, &detections)?;
-        Ok(FrameRecord::new(
-            frame,
-            &detections,
-            &score,
-            self.scorer.descriptions(),
-        ))
+        let mut detections: Vec<Result<Vec<Detection>, ReplayError>> = Vec::new();
+        let mut views = Vec::with_capacity(frames.len());
+        let mut slots = Vec::with_capacity(frames.len());
+        for frame in frames {
+            match RgbView::new(&frame.rgb, frame.width, frame.height) {
+                Ok(view) => {
+                    slots.push(Some(views.len()));
+                    views.push(view);
+                }
+                Err(e) => {
+                    slots.push(None);
+                    detections.push(Err(at_frame(frame, e)));
+                }
+            }
+        }
+        let found = match self.detector.detect_batch(&views) {
+            Ok(found) => found.into_iter().map(Ok).collect::<Vec<_>>(),
+            // Find out which frame the detector refuses: the others still get scored.
+            Err(_) => views.iter().map(|v| self.detector.detect(*v)).collect(),
+        };
+        let mut found = found.into_iter();
+        let mut bad = detections.into_iter();
+        let detections: Vec<Result<Vec<Detection>, ReplayError>> = frames
+            .iter()
+            .zip(&slots)
+            .map(|(frame, slot)| match slot {
+                Some(_) => match found.next() {
+                    Some(Ok(d)) => Ok(d),
+                    Some(Err(e)) => Err(at_frame(frame, e)),
+                    None => Err(ReplayError::Thread(
+                        frame.stream.to_string(),
+                        "detector returned too few results".into(),
+                    )),
+                },
+                None => bad.next().unwrap_or_else(|| {
+                    Err(ReplayError::Thread(
+                        frame.stream.to_string(),
+                        "lost detector error".into(),
+                    ))
+                }),
+            })
+            .collect();
+        let inputs: Vec<(&crate::frame::Frame, &[Detection])> = frames
+            .iter()
+            .zip(&detections)
+            .filter_map(|(f, d)| d.as_ref().ok().map(|d| (f, d.as_slice())))
+            .collect();
+        let mut scores = self.scorer.score_batch(&inputs).into_iter();
+        frames
+            .iter()
+            .zip(detections)
+            .map(|(frame, dets)| {
+                let dets = dets?;
+                let score = scores.next().unwrap_or_else(|| {
+                    Err(ScoreError::Frame {
+                        stream: frame.stream.to_string(),
+                        index: frame.index,
+                        source: Box::new(ModelError::BadInput("no score".into())),
+                    })
+                })?;
+                Ok(FrameRecord::new(
+                    frame,
+                    &dets,
+                    &score,
+                    self.scorer.descriptions(),
+                ))
+            })
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use saclip_daemon::frame::Frame;
-use saclip_daemon::scoring::{DescriptionKind, Descriptions, Scorer, choose_pair};
+use saclip_daemon::scoring::{DescriptionKind, Descriptions, Scorer, candidate_pairs};
 use saclip_detector::{BBox, Detection, ObjectGroup};
 use saclip_model::SaClip;
 
@@ -50,6 +50,7 @@ fn frame() -> Frame {
         width: w,
         height: h,
         rgb,
+        captured: std::time::Instant::now(),
     }
 }
 
@@ -116,28 +117,108 @@ fn a_triplet_not_in_its_sentence_is_refused_at_start() {
 }
 
 #[test]
-fn pairs_take_the_best_box_of_each_group_and_never_the_same_box_twice() {
+fn pair_candidates_are_the_top_boxes_of_each_group_never_the_same_box_twice() {
     let dets = vec![
         det(ObjectGroup::Vehicle, 0.6, [0.0, 0.0, 10.0, 10.0]),
         det(ObjectGroup::Person, 0.9, [20.0, 0.0, 30.0, 10.0]),
         det(ObjectGroup::Vehicle, 0.8, [40.0, 0.0, 50.0, 10.0]),
+        det(ObjectGroup::Vehicle, 0.7, [60.0, 0.0, 70.0, 10.0]),
     ];
+    let vp = (ObjectGroup::Vehicle, ObjectGroup::Person);
+    assert_eq!(candidate_pairs(&dets, vp, 1), [(2, 1)]);
+    assert_eq!(candidate_pairs(&dets, vp, 2), [(2, 1), (3, 1)]);
+    let vv = (ObjectGroup::Vehicle, ObjectGroup::Vehicle);
+    assert_eq!(candidate_pairs(&dets, vv, 1), [(2, 3)]);
     assert_eq!(
-        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Person)),
-        Some((2, 1))
+        candidate_pairs(&dets, vv, 2),
+        [(2, 3), (2, 0), (3, 2), (3, 0)]
     );
     assert_eq!(
-        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Vehicle)),
-        Some((2, 0))
+        candidate_pairs(&dets, (ObjectGroup::Person, ObjectGroup::Person), 3),
+        []
     );
     assert_eq!(
-        choose_pair(&dets, (ObjectGroup::Person, ObjectGroup::Person)),
-        None
+        candidate_pairs(&dets, (ObjectGroup::Vehicle, ObjectGroup::Obstacle), 3),
+        []
     );
-    assert_eq!(
-        choose_pair(&dets, (ObjectGroup::Vehicle, ObjectGroup::Obstacle)),
-        None
-    );
+}
+
+#[test]
+fn each_description_keeps_its_best_matching_candidate_pair() {
+    let model = SaClip::load(
+        &root().join("fixtures/models/tiny-random-untrained.safetensors"),
+        tch::Device::Cpu,
+    )
+    .expect("model");
+    let wide = Scorer::with_pair_candidates(model, bundled(), 3, 3).expect("scorer");
+    let dets = vec![
+        det(ObjectGroup::Vehicle, 0.9, [10.0, 40.0, 70.0, 90.0]),
+        det(ObjectGroup::Person, 0.8, [90.0, 30.0, 110.0, 100.0]),
+        det(ObjectGroup::Vehicle, 0.7, [120.0, 10.0, 150.0, 60.0]),
+        det(ObjectGroup::Person, 0.6, [5.0, 5.0, 25.0, 60.0]),
+    ];
+    let r = wide.score(&frame(), &dets).expect("score");
+    let narrow = scorer();
+    let items = &wide.descriptions().items;
+    for (i, d) in items.iter().enumerate() {
+        let Some(groups) = d.groups else {
+            assert_eq!(r.pairs[i], None);
+            continue;
+        };
+        // The kept similarity is the best over the candidate pairs: each pair scored alone
+        // (only its two boxes detected, so the narrow scorer must take them) is not better.
+        let mut best = f64::NEG_INFINITY;
+        for (s, o) in candidate_pairs(&dets, groups, 3) {
+            // The subject more confident, so that the narrow scorer takes the same order.
+            let (mut subject, mut object) = (dets[s].clone(), dets[o].clone());
+            subject.score = 0.9;
+            object.score = 0.5;
+            let only = vec![subject, object];
+            let alone = narrow.score(&frame(), &only).expect("score");
+            best = best.max(alone.similarities[i]);
+        }
+        if best.is_finite() {
+            assert!((r.similarities[i] - best).abs() < 1e-5, "{}", d.text);
+            assert!(r.pairs[i].is_some());
+        }
+    }
+    // The record lists only the boxes of the chosen pairs.
+    let chosen: std::collections::BTreeSet<usize> = r
+        .pairs
+        .iter()
+        .flatten()
+        .flat_map(|&(s, o)| [s, o])
+        .collect();
+    assert_eq!(r.used_boxes, chosen.into_iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_batch_scores_each_frame_as_it_scores_alone() {
+    let s = scorer();
+    let a = vec![
+        det(ObjectGroup::Vehicle, 0.9, [10.0, 40.0, 70.0, 90.0]),
+        det(ObjectGroup::Person, 0.8, [90.0, 30.0, 110.0, 100.0]),
+    ];
+    let f = frame();
+    let mut bad = frame();
+    bad.rgb.truncate(10);
+    let batch = s.score_batch(&[(&f, &a), (&bad, &a), (&f, &[]), (&f, &a)]);
+    assert_eq!(batch.len(), 4);
+    let alone = s.score(&f, &a).expect("score");
+    let alone0 = s.score(&f, &[]).expect("score");
+    let err = batch[1].as_ref().expect_err("bad frame fails alone");
+    assert!(err.to_string().contains("frame"), "{err}");
+    for (got, want) in [
+        (&batch[0], &alone),
+        (&batch[2], &alone0),
+        (&batch[3], &alone),
+    ] {
+        let got = got.as_ref().expect("scored");
+        assert_eq!(got.pairs, want.pairs);
+        for (x, y) in got.similarities.iter().zip(&want.similarities) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
 }
 
 #[test]

@@ -590,5 +590,6 @@ fn to_frame(
         width: w as u32,
         height: h as u32,
         rgb,
+        captured: std::time::Instant::now(),
     })
 }

@@ -5,5 +5,5 @@ mod pairs;
 mod scorer;
 
 pub use descriptions::{Description, DescriptionError, DescriptionKind, Descriptions};
-pub use pairs::choose_pair;
+pub use pairs::candidate_pairs;
 pub use scorer::{FrameScore, Match, ScoreError, Scorer};

@@ -1,23 +1,27 @@
-//! Which detected boxes a description's subject and object are matched to.
+//! Which detected boxes a description's subject and object may be matched to.
 
 use saclip_detector::{Detection, ObjectGroup};
 
-/// The subject and object boxes for a description naming `groups`: the most confident
-/// detection of the subject's group, and the most confident other detection of the object's
-/// group. None when either is missing; the description is then matched to the whole frame.
-pub fn choose_pair(
+/// The candidate (subject, object) pairs for a description naming `groups`: each of the `k`
+/// most confident detections of the subject's group, paired with each of the `k` most
+/// confident other detections of the object's group. The scorer keeps the pair whose features
+/// match the description best; with no candidate the description is matched to the whole frame.
+pub fn candidate_pairs(
     detections: &[Detection],
     groups: (ObjectGroup, ObjectGroup),
-) -> Option<(usize, usize)> {
-    let best = |group: ObjectGroup, except: Option<usize>| {
-        detections
-            .iter()
-            .enumerate()
-            .filter(|(i, d)| d.group == group && Some(*i) != except)
-            .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
-            .map(|(i, _)| i)
+    k: usize,
+) -> Vec<(usize, usize)> {
+    let top = |group: ObjectGroup, except: Option<usize>| {
+        let mut of: Vec<usize> = (0..detections.len())
+            .filter(|&i| detections[i].group == group && Some(i) != except)
+            .collect();
+        // Stable: equal scores keep detection order, so the choice is deterministic.
+        of.sort_by(|&a, &b| detections[b].score.total_cmp(&detections[a].score));
+        of.truncate(k);
+        of
     };
-    let subject = best(groups.0, None)?;
-    let object = best(groups.1, Some(subject))?;
-    Some((subject, object))
+    top(groups.0, None)
+        .into_iter()
+        .flat_map(|s| top(groups.1, Some(s)).into_iter().map(move |o| (s, o)))
+        .collect()
 }
