@@ -24,8 +24,18 @@ pub struct FrameRecord {
     pub width: u32,
     /// Frame height in pixels.
     pub height: u32,
-    /// Anomaly score: mean similarity to the abnormal descriptions (eq. 11).
+    /// Anomaly score: mean similarity to the abnormal descriptions (eq. 11); with the paper
+    /// protocol, the median-filtered score normalised to [0, 1] over the video.
     pub score: f64,
+    /// The raw eq. 11 score, when `score` holds the paper protocol's normalised one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_score: Option<f64>,
+    /// The causally smoothed score the alert thresholds apply to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoothed: Option<f64>,
+    /// Milliseconds from the decoded frame reaching the daemon to this record being written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
     /// Best-matching descriptions, best first.
     pub top: Vec<TopMatch>,
     /// The detected boxes the descriptions were matched on.
@@ -106,6 +116,9 @@ impl FrameRecord {
             width: frame.width,
             height: frame.height,
             score: score.score,
+            raw_score: None,
+            smoothed: None,
+            latency_ms: None,
             top,
             boxes,
         }

@@ -30,6 +30,18 @@ impl JsonLines {
         })
     }
 
+    /// A sink appending to the file at `path` (created when missing).
+    pub fn append(path: &Path) -> io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            out: Box::new(f),
+            target: path.display().to_string(),
+        })
+    }
+
     /// A sink on any writer (tests, pipes).
     pub fn writer(out: Box<dyn Write + Send>, target: &str) -> Self {
         Self {
