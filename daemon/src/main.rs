@@ -6,12 +6,16 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use saclip_config::Config;
 use saclip_daemon::logging::{self, LogFormat};
-use saclip_daemon::replay::{Engine, replay};
+use saclip_daemon::replay::{load_engines, replay};
 use saclip_daemon::scoring::{DescriptionKind, Descriptions};
+use saclip_daemon::serve::{AlertOutputs, Protocol};
 use saclip_daemon::sink::JsonLines;
 use saclip_model::{ClipTokenizer, SaClipConfig};
 
 mod serve_command;
+
+/// How long alert sinks may take to deliver what is queued at exit (the rest waits on disk).
+const ALERT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 const EXAMPLES: &str = "Examples:
   # Score a recorded drive with the bundled model; records (JSON lines) on stdout
@@ -25,6 +29,9 @@ const EXAMPLES: &str = "Examples:
   curl -s localhost:8080/streams
   curl -s -X POST localhost:8080/streams -H 'Authorization: Bearer TOKEN' \
        -d '{\"id\": \"cam-2\", \"uri\": \"rtsp://192.0.2.11/stream1\"}'
+
+  # The paper's offline protocol: median filter over 27 frames, then per-video min-max
+  saclipd replay drive.mp4 --protocol paper --out drive-paper.jsonl
 
   # Validate a config file and the files it names
   saclipd check-config config/saclipd.example.yaml
@@ -57,6 +64,14 @@ enum Command {
         /// Stream id in the records (default: the file name without extension).
         #[arg(long)]
         stream_id: Option<String>,
+        /// live: records as frames are scored, with smoothed scores and alerts. paper: the
+        /// paper's evaluation protocol: all records at the end, with the median-filtered,
+        /// per-video min-max normalised score (raw eq. 11 in raw_score); no alerts.
+        #[arg(long, value_enum, default_value = "live")]
+        protocol: ProtocolArg,
+        /// Median filter length in frames for --protocol paper (odd).
+        #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u32).range(1..=100_001))]
+        median_kernel: u32,
     },
     /// Watch the streams of a config and serve the HTTP API until SIGTERM or SIGINT; frame
     /// records and stream events are written as JSON lines.
@@ -77,6 +92,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProtocolArg {
+    Live,
+    Paper,
+}
+
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     match path {
         Some(p) => Ok(Config::from_file(p)?),
@@ -93,7 +114,20 @@ fn main() -> anyhow::Result<()> {
             config,
             out,
             stream_id,
+            protocol,
+            median_kernel,
         } => {
+            if median_kernel % 2 == 0 {
+                bail!(
+                    "--median-kernel {median_kernel}: must be odd (the window is centred on each frame)"
+                );
+            }
+            let protocol = match protocol {
+                ProtocolArg::Live => Protocol::Live,
+                ProtocolArg::Paper => Protocol::Paper {
+                    kernel: median_kernel as usize,
+                },
+            };
             let config = load_config(config.as_ref())?;
             let stream = stream_id.unwrap_or_else(|| {
                 video
@@ -107,9 +141,20 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => JsonLines::stdout(),
             };
-            let mut engine = Engine::load(&config).context("loading the detector and model")?;
-            let summary = replay(&mut engine, &config, &video, &stream, &mut sink)
-                .with_context(|| format!("replay of {} failed", video.display()))?;
+            let engines = load_engines(&config).context("loading the detector and model")?;
+            let mut alerts = AlertOutputs::from_config(&config)?;
+            let result = replay(
+                engines,
+                &config,
+                &video,
+                &stream,
+                &mut sink,
+                &mut alerts,
+                protocol,
+            );
+            alerts.sinks.close(ALERT_GRACE);
+            let summary =
+                result.with_context(|| format!("replay of {} failed", video.display()))?;
             tracing::info!(
                 decoded = summary.decoded,
                 sampled = summary.sampled,

@@ -1,15 +1,19 @@
 //! Offline replay of a recorded drive: every sampled frame is detected, scored and written.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use saclip_config::{Config, Device as ConfigDevice, Precision};
 use saclip_detector::{Detection, Detector, DetectorError, RgbView, YoloDetector, YoloOptions};
 use saclip_model::{ModelError, SaClip};
 
-use crate::ingest::{IngestError, IngestEvent, spawn_file};
+use std::time::Duration;
+
+use crate::ingest::{IngestError, StreamSpec};
 use crate::record::FrameRecord;
 use crate::scoring::{DescriptionError, Descriptions, ScoreError, Scorer};
+use crate::serve::metrics::PipelineMetrics;
+use crate::serve::pool::{self, PoolOptions};
+use crate::serve::{AlertOutputs, Hub, Protocol};
 use crate::sink::{JsonLines, SinkError};
 
 /// Why a replay failed.
@@ -230,47 +234,73 @@ impl Engine {
     }
 }
 
-/// Replays the video at `video` as stream `stream`, writing one record per sampled frame.
+/// Loads one engine per worker device: `batching.devices`, or `model.device` when empty.
+pub fn load_engines(config: &Config) -> Result<Vec<Engine>, ReplayError> {
+    let devices = if config.batching.devices.is_empty() {
+        vec![config.model.device]
+    } else {
+        config.batching.devices.clone()
+    };
+    devices
+        .iter()
+        .map(|&d| Engine::load_on(config, d))
+        .collect()
+}
+
+/// The pool options of a config for replay or serve.
+pub fn pool_options(config: &Config, protocol: Protocol, replay: bool) -> PoolOptions {
+    PoolOptions {
+        max_batch: config.batching.max_batch,
+        max_wait: Duration::from_millis(config.batching.max_wait_ms),
+        protocol,
+        events: !replay,
+        until_streams_end: replay,
+        log_interval: (config.metrics.log_interval_s > 0)
+            .then(|| Duration::from_secs(config.metrics.log_interval_s)),
+    }
+}
+
+/// Replays the video at `video` as stream `stream` through the batching pool, writing one
+/// record per sampled frame (and the alert events).
 ///
 /// The sink writes each record whole as it is made, so records written before a failure stay.
 pub fn replay(
-    engine: &mut Engine,
+    engines: Vec<Engine>,
     config: &Config,
     video: &Path,
     stream: &str,
     sink: &mut JsonLines,
+    alerts: &mut AlertOutputs,
+    protocol: Protocol,
 ) -> Result<ReplaySummary, ReplayError> {
-    let (rx, handle) = spawn_file(stream, video, &config.ingest)
+    let hub = Hub::new(config.ingest.clone());
+    hub.attach_spec(StreamSpec::file(stream, video, &config.ingest))
         .map_err(|e| ReplayError::Thread(stream.into(), e.to_string()))?;
-    let mut scored = 0;
-    let mut end = None;
-    for event in rx.iter() {
-        match event {
-            IngestEvent::Frame(frame) => {
-                let record = engine.process(&frame)?;
-                sink.write(&record)?;
-                scored += 1;
-            }
-            IngestEvent::End(e) => {
-                end = Some(e);
-                break;
-            }
-        }
-    }
-    drop(rx);
-    let _ = handle.join();
-    let end = end.ok_or_else(|| {
+    let metrics = PipelineMetrics::default();
+    let options = pool_options(config, protocol, true);
+    let summary = pool::run(&hub, engines, sink, alerts, &metrics, &options)?;
+    let end = summary.ends.into_iter().next().ok_or_else(|| {
         ReplayError::Thread(
             stream.into(),
             "the ingest thread ended without a report".into(),
         )
     })?;
-    let stream_id: Arc<str> = end.stream;
-    tracing::info!(stream = %stream_id, decoded = end.decoded, sampled = end.sampled, scored, "stream ended");
-    end.result?;
+    tracing::info!(stream = %end.stream, decoded = end.decoded, sampled = end.sampled, scored = summary.scored, "stream ended");
+    if let Some(e) = end.error {
+        return Err(e.into());
+    }
+    if summary.failed > 0 {
+        return Err(ReplayError::Thread(
+            stream.into(),
+            format!(
+                "{} frame(s) could not be scored (see the error records)",
+                summary.failed
+            ),
+        ));
+    }
     Ok(ReplaySummary {
         decoded: end.decoded,
         sampled: end.sampled,
-        scored,
+        scored: summary.scored,
     })
 }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use saclip_config::Config;
-use saclip_daemon::replay::Engine;
+use saclip_daemon::replay::{load_engines, pool_options};
 use saclip_daemon::serve::api::{ApiState, router};
-use saclip_daemon::serve::{Hub, worker};
+use saclip_daemon::serve::metrics::PipelineMetrics;
+use saclip_daemon::serve::{AlertOutputs, Hub, Protocol, pool};
 use saclip_daemon::sink::JsonLines;
 
 /// Runs until SIGTERM / SIGINT (or a sink failure), then scores what is queued and returns.
@@ -28,7 +29,10 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
         Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
         None => JsonLines::stdout(),
     };
-    let mut engine = Engine::load(&config).context("loading the detector and model")?;
+    let engines = load_engines(&config).context("loading the detector and model")?;
+    let mut alerts = AlertOutputs::from_config(&config)?;
+    let metrics = Arc::new(PipelineMetrics::default());
+    let options = pool_options(&config, Protocol::Live, false);
     let hub = Arc::new(Hub::new(config.ingest.clone()));
     for (n, stream) in config.streams.iter().enumerate() {
         hub.attach(stream, &base)
@@ -36,15 +40,16 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
     }
     let (worker_done, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = {
-        let hub = hub.clone();
+        let (hub, metrics) = (hub.clone(), metrics.clone());
         std::thread::Builder::new()
-            .name("scorer".into())
+            .name("batcher".into())
             .spawn(move || {
-                let result = worker::run(&hub, &mut engine, &mut sink);
+                let result = pool::run(&hub, engines, &mut sink, &mut alerts, &metrics, &options);
+                alerts.sinks.close(crate::ALERT_GRACE);
                 let _ = worker_done.send(());
                 result
             })
-            .context("starting the scoring worker")?
+            .context("starting the scoring pool")?
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -55,6 +60,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
         hub: hub.clone(),
         token,
         base,
+        metrics,
     });
     let listen = config.api.listen;
     let served = runtime.block_on(async move {
@@ -72,13 +78,14 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
     hub.shut_down();
     let summary = worker
         .join()
-        .map_err(|_| anyhow!("the scoring worker panicked"))?
+        .map_err(|_| anyhow!("the scoring pool panicked"))?
         .context("writing records")?;
     served?;
     tracing::info!(
         scored = summary.scored,
         failed = summary.failed,
         events = summary.events,
+        alerts = summary.alerts,
         "stopped"
     );
     Ok(())

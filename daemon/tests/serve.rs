@@ -487,6 +487,26 @@ fn streams_attach_and_detach_through_the_api_while_others_flow() {
         metrics.contains("saclipd_stream_up{stream=\"a\"} 1"),
         "{metrics}"
     );
+    // The pipeline's histograms and per-stream gauges are there, with a's frames counted.
+    for needle in [
+        "# TYPE saclipd_batch_size histogram",
+        "# TYPE saclipd_inference_seconds histogram",
+        "saclipd_capture_to_record_seconds_bucket{stream=\"a\",le=\"+Inf\"}",
+        "saclipd_stream_queue_depth{stream=\"a\"}",
+        "saclipd_stream_input_fps{stream=\"a\"}",
+        "saclipd_stream_scored_fps{stream=\"b\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing: {metrics}");
+    }
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    assert!(value("saclipd_inference_seconds_count ") >= 1.0);
+    assert!(value("saclipd_capture_to_record_seconds_count{stream=\"a\"} ") >= 1.0);
     let (status, health) = d.call("GET", "/healthz", None, None);
     assert_eq!(status, 200);
     assert!(health.contains("\"streams\":2"), "{health}");
@@ -558,10 +578,10 @@ fn eight_file_streams_are_each_scored_completely_and_in_order() {
 
 #[test]
 fn shutdown_writes_a_record_for_every_frame_taken_in() {
-    // Replay semantics and a slow scorer (every frame sampled): frames are queued when the
-    // signal comes.
+    // Replay semantics and a slow scorer (every frame sampled, one per batch): frames are
+    // queued when the signal comes.
     let mut d = Daemon::start(&format!(
-        "ingest:\n  sample_fps: 30\n  queue_capacity: 8\nstreams:\n  - id: drive\n    uri: {}\n",
+        "batching:\n  max_batch: 1\ningest:\n  sample_fps: 30\n  queue_capacity: 8\nstreams:\n  - id: drive\n    uri: {}\n",
         drive().display()
     ));
     wait_for(Duration::from_secs(120), "first record", || {

@@ -23,6 +23,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Folder relative file paths of attached streams are taken from.
     pub base: PathBuf,
+    /// The scoring pipeline's measurements.
+    pub metrics: Arc<metrics::PipelineMetrics>,
 }
 
 /// The API's routes.
@@ -149,7 +151,7 @@ async fn metrics_text(State(state): State<Arc<ApiState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::render(&state.hub.list()),
+        metrics::render(&state.hub.list(), &state.metrics),
     )
         .into_response()
 }

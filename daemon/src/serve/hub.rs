@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -48,6 +48,8 @@ pub struct StreamStatus {
     pub live: bool,
     /// Frames per second sampled.
     pub sample_fps: f64,
+    /// Frames waiting in its queue for scoring.
+    pub queue: usize,
     /// State and counters.
     #[serde(flatten)]
     pub stats: StatsSnapshot,
@@ -62,9 +64,12 @@ pub struct Queue {
     pub rx: Receiver<IngestEvent>,
     /// Its counters.
     pub stats: Arc<crate::ingest::StreamStats>,
+    /// Unique per attachment (an id can be reused after a stream is gone).
+    pub serial: u64,
 }
 
 struct Entry {
+    serial: u64,
     spec: StreamSpec,
     handle: StreamHandle,
     rx: Receiver<IngestEvent>,
@@ -83,6 +88,7 @@ pub struct Hub {
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
     closing: AtomicBool,
+    serials: AtomicU64,
 }
 
 impl Hub {
@@ -98,6 +104,7 @@ impl Hub {
             wake_tx,
             wake_rx,
             closing: AtomicBool::new(false),
+            serials: AtomicU64::new(0),
         }
     }
 
@@ -113,15 +120,25 @@ impl Hub {
         }
         let spec = StreamSpec::from_config(stream, &self.ingest, base)
             .map_err(|(key, message)| HubError::Invalid { key, message })?;
+        self.attach_spec(spec)
+    }
+
+    /// Starts a stream from a resolved spec (replay uses it for its one file).
+    pub fn attach_spec(&self, spec: StreamSpec) -> Result<StreamStatus, HubError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(HubError::ShuttingDown);
+        }
+        let id = spec.id.to_string();
         let mut streams = self.lock();
         // A detached stream still draining keeps its id until it is gone.
-        if streams.contains_key(&stream.id) {
-            return Err(HubError::Duplicate(stream.id.clone()));
+        if streams.contains_key(&id) {
+            return Err(HubError::Duplicate(id));
         }
         let (rx, handle) = spawn(spec.clone(), &self.ingest, Some(self.events_tx.clone()))
-            .map_err(|e| HubError::Thread(stream.id.clone(), e.to_string()))?;
+            .map_err(|e| HubError::Thread(id.clone(), e.to_string()))?;
         tracing::info!(stream = %spec.id, uri = %masked(&spec.source.uri), live = spec.live, "stream attached");
         let entry = Entry {
+            serial: self.serials.fetch_add(1, Ordering::SeqCst),
             spec,
             handle,
             rx,
@@ -129,7 +146,7 @@ impl Hub {
             consumed: false,
         };
         let status = status_of(&entry);
-        streams.insert(stream.id.clone(), entry);
+        streams.insert(id, entry);
         drop(streams);
         let _ = self.wake_tx.send(());
         Ok(status)
@@ -171,6 +188,7 @@ impl Hub {
                 id: e.spec.id.clone(),
                 rx: e.rx.clone(),
                 stats: e.handle.stats.clone(),
+                serial: e.serial,
             })
             .collect()
     }
@@ -223,6 +241,7 @@ fn status_of(e: &Entry) -> StreamStatus {
         uri: masked(&e.spec.source.uri),
         live: e.spec.live,
         sample_fps: e.spec.sample_fps,
+        queue: e.rx.len(),
         stats: e.handle.stats.snapshot(),
     }
 }

@@ -1,8 +1,11 @@
-//! `saclipd serve`: many streams attached at run time, one scoring worker, an HTTP API.
+//! `saclipd serve`: many streams attached at run time, a batching scorer pool, an HTTP API.
 
 pub mod api;
+mod histogram;
 pub mod hub;
 pub mod metrics;
-pub mod worker;
+pub mod pool;
+pub use writer::{AlertOutputs, AlertSetupError, EndSummary, PoolSummary, Protocol};
+mod writer;
 
 pub use hub::{Hub, HubError, StreamStatus};
