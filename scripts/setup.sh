@@ -22,7 +22,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------------
 apt_pkgs=(pkg-config g++ python3 python3-venv libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libgstrtspserver-1.0-dev unzip)
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libgstrtspserver-1.0-dev unzip
+  fonts-dejavu-core)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -93,4 +94,22 @@ TOML
   have_sha "$yolo.part" "$YOLO_SHA256" || { say "checksum mismatch for yolov12n.onnx from easy-yolo 0.1.3: got $(sha256sum "$yolo.part" | cut -d" " -f1), want $YOLO_SHA256"; rm -f "$yolo.part"; exit 1; }
   mv "$yolo.part" "$yolo"
 fi
-say "ready (torch $TORCH_VERSION $flavour, onnxruntime $ORT_VERSION, detector models/yolov12n.onnx)"
+
+# --- batch-dynamic detector --------------------------------------------------------------------
+# The export above takes batch 1 only; the daemon batches frames across streams. The python
+# `onnx` package (in a small tools venv) rewrites the batch dimension; the script checks the
+# result against the static model with ONNX Runtime before it replaces anything.
+ONNX_VERSION=1.20.1
+dynamic="$root/models/yolov12n-dynamic.onnx"
+dyn_stamp="$root/models/.yolov12n-dynamic.stamp"
+dyn_want="$YOLO_SHA256 $(sha256sum "$root/scripts/detector/dynamic_batch.py" | cut -d' ' -f1) onnx=$ONNX_VERSION"
+if [ ! -f "$dynamic" ] || [ "$(cat "$dyn_stamp" 2>/dev/null)" != "$dyn_want" ]; then
+  say "making the detector batch-dynamic (models/yolov12n-dynamic.onnx)"
+  tools="$root/.tools/onnx"
+  [ -x "$tools/bin/python" ] || "$uv_bin" venv -q --python "$PY" "$tools"
+  "$uv_bin" pip install -q --python "$tools/bin/python" "onnx==$ONNX_VERSION" \
+    "onnxruntime==$ORT_VERSION" numpy
+  "$tools/bin/python" "$root/scripts/detector/dynamic_batch.py" "$yolo" "$dynamic" >&2
+  echo "$dyn_want" >"$dyn_stamp"
+fi
+say "ready (torch $TORCH_VERSION $flavour, onnxruntime $ORT_VERSION, detector models/yolov12n-dynamic.onnx)"

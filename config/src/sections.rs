@@ -84,7 +84,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
-            model: in_project("models/yolov12n.onnx"),
+            model: in_project("models/yolov12n-dynamic.onnx"),
             onnxruntime: in_project(
                 ".venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0",
             ),

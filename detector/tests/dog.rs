@@ -212,3 +212,34 @@ fn a_file_that_is_not_onnxruntime_names_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn the_batch_dynamic_model_runs_a_whole_batch_and_matches_the_static_one() {
+    let (pixels, width, height) = dog();
+    let image = RgbView::new(&pixels, width, height).unwrap();
+    let dynamic = options();
+    assert!(
+        dynamic.model.ends_with("yolov12n-dynamic.onnx"),
+        "the default detector is the batch-dynamic one made by setup"
+    );
+    let mut batched = YoloDetector::new(&dynamic).unwrap();
+    assert_eq!(batched.fixed_batch(), None);
+    let mut static_options = options();
+    static_options.model = dynamic.model.with_file_name("yolov12n.onnx");
+    let mut single = YoloDetector::new(&static_options).unwrap();
+    assert_eq!(single.fixed_batch(), Some(1));
+    let want = single.detect(image).unwrap();
+    let got = batched.detect_batch(&[image, image, image]).unwrap();
+    assert_eq!(got.len(), 3);
+    for dets in &got {
+        assert_eq!(dets.len(), want.len(), "{dets:#?} vs {want:#?}");
+        for (a, b) in dets.iter().zip(&want) {
+            assert_eq!(a.class_id, b.class_id);
+            assert!((a.score - b.score).abs() < 1e-3, "{a:?} vs {b:?}");
+            let (p, q) = (a.bbox, b.bbox);
+            for (x, y) in [(p.x1, q.x1), (p.y1, q.y1), (p.x2, q.x2), (p.y2, q.y2)] {
+                assert!((x - y).abs() < 0.05, "{a:?} vs {b:?}");
+            }
+        }
+    }
+}
