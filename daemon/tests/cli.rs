@@ -255,3 +255,85 @@ fn api_token_from_the_environment_allows_a_non_loopback_listen_address() {
         String::from_utf8_lossy(&accepted.stderr)
     );
 }
+
+#[test]
+fn replay_writes_alerts_to_its_sinks_with_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.yaml");
+    // Thresholds inside the random model's score range, so that alerts come and go.
+    std::fs::write(
+        &cfg,
+        "ingest:\n  sample_fps: 10\nalerts:\n  smoothing: none\n  threshold_on: 0.06\n  threshold_off: 0.05\n  snapshot_dir: snaps\n  sinks:\n    - kind: jsonl\n      path: alerts.jsonl\n",
+    )
+    .expect("write");
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--config",
+        cfg.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    let alerts: Vec<&serde_json::Value> = recs.iter().filter(|r| r["type"] == "alert").collect();
+    assert!(alerts.len() >= 2, "thresholds must make alerts");
+    assert_eq!(recs.len() - alerts.len(), 40);
+    // The sink got exactly the alerts of the main output.
+    let sunk = records(&std::fs::read_to_string(dir.path().join("alerts.jsonl")).expect("sink"));
+    assert_eq!(sunk.len(), alerts.len());
+    for (a, b) in sunk.iter().zip(&alerts) {
+        assert_eq!(a, *b);
+    }
+    // Starts and ends pair up; each end names a JPEG of its peak frame.
+    let starts = alerts.iter().filter(|a| a["phase"] == "start").count();
+    let ends: Vec<_> = alerts.iter().filter(|a| a["phase"] == "end").collect();
+    assert_eq!(starts, ends.len());
+    for end in ends {
+        let path = end["snapshot"].as_str().expect("snapshot path");
+        let img = image::open(path).expect("JPEG");
+        assert_eq!((img.width(), img.height()), (384, 288));
+        assert!(end["peak_frame"].as_u64() >= end["start_frame"].as_u64());
+        assert!(end["peak_frame"].as_u64() <= end["end_frame"].as_u64());
+    }
+}
+
+#[test]
+fn replay_paper_protocol_normalises_and_refuses_an_even_kernel() {
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--protocol",
+        "paper",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(recs.len(), 20);
+    let scores: Vec<f64> = recs
+        .iter()
+        .map(|r| r["score"].as_f64().expect("score"))
+        .collect();
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    assert!(recs.iter().all(|r| r["raw_score"].is_f64()));
+    // The median window is centred on each frame, so its length must be odd.
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--protocol",
+        "paper",
+        "--median-kernel",
+        "4",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--median-kernel 4") && err.contains("odd"),
+        "{err}"
+    );
+}

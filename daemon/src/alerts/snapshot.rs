@@ -7,6 +7,7 @@ use image::{Rgb, RgbImage};
 
 use super::tracker::AlertEvent;
 use crate::frame::Frame;
+use crate::scoring::DescriptionKind;
 
 /// Why a snapshot could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +50,16 @@ impl Snapshots {
         })
     }
 
-    /// Draws the alert's boxes and best description on `frame` and writes `<id>.jpg`.
+    /// Draws the alert's boxes and best abnormal description on `frame`; writes `<id>.jpg`.
     pub fn write(&self, alert: &AlertEvent, frame: &Frame) -> Result<PathBuf, SnapshotError> {
         let mut img = RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone())
             .ok_or_else(|| SnapshotError::Frame(alert.id.clone()))?;
-        let best = alert.top.first();
+        // The alert is about an anomaly: caption it with the best abnormal description listed.
+        let best = alert
+            .top
+            .iter()
+            .find(|t| t.kind == DescriptionKind::Abnormal)
+            .or(alert.top.first());
         for (i, b) in alert.boxes.iter().enumerate() {
             let (color, thickness) = match best {
                 Some(t) if t.subject_box == Some(i) => (SUBJECT, 3),
@@ -140,5 +146,118 @@ fn draw_caption(img: &mut RgbImage, font: &FontVec, text: &str) {
                     p.0.map(|c| (c as f32 * (1.0 - coverage) + 255.0 * coverage) as u8);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use saclip_detector::ObjectGroup;
+
+    use super::*;
+    use crate::alerts::Phase;
+    use crate::record::{BoxRecord, TopMatch};
+
+    fn alert() -> AlertEvent {
+        let boxes = [[10.0, 10.0, 60.0, 90.0], [100.0, 30.0, 150.0, 80.0]]
+            .into_iter()
+            .map(|bbox| BoxRecord {
+                class: "car",
+                group: ObjectGroup::Vehicle,
+                confidence: 0.9,
+                bbox,
+            })
+            .collect();
+        AlertEvent {
+            kind: "alert",
+            phase: Phase::End,
+            id: "cam-00000000000000ab".into(),
+            stream: "cam".into(),
+            start_frame: 0,
+            start_pts: 0.0,
+            end_frame: 4,
+            end_pts: 0.4,
+            frames: 5,
+            peak_score: 0.5,
+            peak_raw_score: 0.6,
+            peak_frame: 2,
+            peak_pts: 0.2,
+            top: vec![TopMatch {
+                text: "a car hits a car".into(),
+                kind: DescriptionKind::Abnormal,
+                category: "collision".into(),
+                similarity: 0.61,
+                subject_box: Some(0),
+                object_box: Some(1),
+            }],
+            boxes,
+            reason: Some("score"),
+            snapshot: None,
+        }
+    }
+
+    fn grey_frame(w: u32, h: u32) -> Frame {
+        Frame {
+            stream: Arc::from("cam"),
+            index: 2,
+            pts_ns: 200_000_000,
+            width: w,
+            height: h,
+            rgb: vec![128; (w * h * 3) as usize],
+            captured: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn snapshot_shows_subject_and_object_boxes_and_the_caption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let font = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+        let snaps = Snapshots::new(&dir.path().join("snaps"), font).expect("snapshots");
+        assert!(snaps.font.is_some(), "setup installs fonts-dejavu-core");
+        let path = snaps.write(&alert(), &grey_frame(200, 120)).expect("write");
+        assert_eq!(path, dir.path().join("snaps/cam-00000000000000ab.jpg"));
+        let img = image::open(&path).expect("a JPEG").to_rgb8();
+        assert_eq!(img.dimensions(), (200, 120));
+        let px = |x, y| img.get_pixel(x, y).0;
+        // Subject box red, object box blue (JPEG is lossy: compare channels broadly).
+        let left = px(10, 60);
+        assert!(left[0] > 170 && left[2] < 110, "{left:?}");
+        let right = px(150, 60);
+        assert!(right[2] > 170 && right[0] < 110, "{right:?}");
+        // The caption band is darkened and has white text in it; the rest stays grey.
+        let band: Vec<[u8; 3]> = (0..200).map(|x| px(x, 8)).collect();
+        assert!(band.iter().any(|p| p[0] < 70), "darkened band");
+        let bright = (0..200)
+            .flat_map(|x| (0..16).map(move |y| (x, y)))
+            .filter(|&(x, y)| px(x, y)[0] > 200 && px(x, y)[2] > 200)
+            .count();
+        assert!(bright > 20, "caption text: {bright} bright pixels");
+        let centre = px(80, 100);
+        assert!(
+            centre.iter().all(|&c| (118..=138).contains(&c)),
+            "{centre:?}"
+        );
+        // No temporary file is left behind.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("snaps"))
+                .expect("dir")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_missing_font_still_gives_boxes_and_a_bad_frame_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snaps = Snapshots::new(dir.path(), Path::new("/no/font.ttf")).expect("snapshots");
+        assert!(snaps.font.is_none());
+        let path = snaps.write(&alert(), &grey_frame(200, 120)).expect("write");
+        assert!(image::open(&path).is_ok());
+        let mut bad = grey_frame(200, 120);
+        bad.rgb.truncate(100);
+        let e = snaps.write(&alert(), &bad).expect_err("bad frame");
+        assert!(e.to_string().contains("cam-00000000000000ab"), "{e}");
     }
 }
