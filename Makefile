@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DRIVE ?= fixtures/media/vtest-4s.mp4
 
-.PHONY: setup build run test lint fmt bench-encoder
+.PHONY: setup build run test lint fmt bench-encoder bench-pipeline
 
 setup:
 	@bash scripts/setup.sh
@@ -30,3 +30,8 @@ fmt:
 # Image-encoder throughput, ours vs PyTorch eager (ViT-B/32, random weights, batch 32, CPU).
 bench-encoder: setup
 	@bash scripts/bench/encoder.sh
+
+# Pipeline / bare-forward throughput ratio (tiny and ViT-B/32 shapes) and the capture-to-record
+# latency of 4 live RTSP cameras at 10 fps.
+bench-pipeline: setup
+	@bash scripts/bench/pipeline.sh

@@ -107,6 +107,9 @@ pub struct IngestConfig {
     pub max_side: u32,
     /// Capacity of the frame queue between decoder and scorer (replay blocks when it is full).
     pub queue_capacity: usize,
+    /// Capacity of a live stream's queue: when scoring cannot keep up, it keeps the newest
+    /// frames, and a deeper queue would only add latency.
+    pub live_queue_capacity: usize,
     /// A source that yields no frame and no message for this long is ended as stalled.
     pub stall_timeout_ms: u64,
     /// First wait before a live source is reconnected; doubles per failed attempt.
@@ -127,6 +130,7 @@ impl Default for IngestConfig {
             sample_fps: 5.0,
             max_side: 640,
             queue_capacity: 8,
+            live_queue_capacity: 2,
             stall_timeout_ms: 20_000,
             reconnect_initial_ms: 500,
             reconnect_max_ms: 30_000,
@@ -249,6 +253,11 @@ impl Config {
         check(
             "ingest.queue_capacity",
             i.queue_capacity >= 1,
+            "must be at least 1",
+        )?;
+        check(
+            "ingest.live_queue_capacity",
+            i.live_queue_capacity >= 1,
             "must be at least 1",
         )?;
         check(

@@ -141,10 +141,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 None => JsonLines::stdout(),
             };
-            let engines = load_engines(&config).context("loading the detector and model")?;
+            let mut engines = load_engines(&config).context("loading the detector and model")?;
             let mut alerts = AlertOutputs::from_config(&config)?;
             let result = replay(
-                engines,
+                &mut engines,
                 &config,
                 &video,
                 &stream,

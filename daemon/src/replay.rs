@@ -265,7 +265,7 @@ pub fn pool_options(config: &Config, protocol: Protocol, replay: bool) -> PoolOp
 ///
 /// The sink writes each record whole as it is made, so records written before a failure stay.
 pub fn replay(
-    engines: Vec<Engine>,
+    engines: &mut [Engine],
     config: &Config,
     video: &Path,
     stream: &str,

@@ -29,7 +29,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
         Some(p) => JsonLines::file(p).with_context(|| format!("cannot create {}", p.display()))?,
         None => JsonLines::stdout(),
     };
-    let engines = load_engines(&config).context("loading the detector and model")?;
+    let mut engines = load_engines(&config).context("loading the detector and model")?;
     let mut alerts = AlertOutputs::from_config(&config)?;
     let metrics = Arc::new(PipelineMetrics::default());
     let options = pool_options(&config, Protocol::Live, false);
@@ -44,7 +44,14 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>) -> anyhow::Result<()>
         std::thread::Builder::new()
             .name("batcher".into())
             .spawn(move || {
-                let result = pool::run(&hub, engines, &mut sink, &mut alerts, &metrics, &options);
+                let result = pool::run(
+                    &hub,
+                    &mut engines,
+                    &mut sink,
+                    &mut alerts,
+                    &metrics,
+                    &options,
+                );
                 alerts.sinks.close(crate::ALERT_GRACE);
                 let _ = worker_done.send(());
                 result

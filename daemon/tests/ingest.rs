@@ -228,7 +228,7 @@ fn a_live_stream_drops_its_oldest_frames_and_counts_every_drop() {
     // that nobody reads for a while.
     let cfg = IngestConfig {
         sample_fps: 30.0,
-        queue_capacity: 1,
+        live_queue_capacity: 1,
         reconnect_initial_ms: 50,
         ..IngestConfig::default()
     };

@@ -63,7 +63,7 @@ fn eight_streams_through_two_workers_every_frame_once_and_in_order() {
     config.batching.max_batch = 4;
     config.batching.max_wait_ms = 50;
     config.batching.devices = vec![saclip_config::Device::Cpu; 2];
-    let engines = load_engines(&config).expect("engines");
+    let mut engines = load_engines(&config).expect("engines");
     assert_eq!(engines.len(), 2);
     let hub = Hub::new(config.ingest.clone());
     for i in 0..8 {
@@ -83,7 +83,7 @@ fn eight_streams_through_two_workers_every_frame_once_and_in_order() {
     let options = pool_options(&config, Protocol::Live, true);
     let summary = pool::run(
         &hub,
-        engines,
+        &mut engines,
         &mut sink,
         &mut no_alerts(&config),
         &metrics,
@@ -205,7 +205,7 @@ fn webhook_down_then_up_gets_every_alert_once_and_scoring_never_waits() {
     let mut sink = JsonLines::writer(Box::new(out.clone()), "test");
     let started = Instant::now();
     let summary = replay(
-        load_engines(&config).expect("engines"),
+        &mut load_engines(&config).expect("engines"),
         &config,
         &drive(),
         "drive",
@@ -273,7 +273,7 @@ fn paper_protocol_filters_and_normalises_each_video() {
     let out = Shared::default();
     let mut sink = JsonLines::writer(Box::new(out.clone()), "test");
     replay(
-        load_engines(&config).expect("engines"),
+        &mut load_engines(&config).expect("engines"),
         &config,
         &drive(),
         "drive",

@@ -292,7 +292,7 @@ fn final_counts(d: &Daemon, stream: &str) -> Value {
         .clone()
 }
 
-const LIVE_CONFIG: &str = "ingest:\n  sample_fps: 2\n  stall_timeout_ms: 1500\n  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n  queue_capacity: 4\n";
+const LIVE_CONFIG: &str = "ingest:\n  sample_fps: 2\n  stall_timeout_ms: 1500\n  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n  live_queue_capacity: 4\n";
 
 #[test]
 fn rtsp_stream_recovers_from_a_killed_and_a_frozen_server() {

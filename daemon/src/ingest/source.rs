@@ -129,14 +129,19 @@ impl StreamHandle {
 }
 
 /// Starts the ingest thread of `spec`. Its frames and its end arrive on the returned channel,
-/// which holds at most `queue_capacity` frames: a replay stream then waits (nothing lost), a
-/// live stream drops its oldest queued frame and counts it. Health changes go to `events`.
+/// which holds at most `queue_capacity` frames (`live_queue_capacity` for a live stream): a
+/// replay stream then waits (nothing lost), a live stream drops its oldest queued frame and
+/// counts it. Health changes go to `events`.
 pub fn spawn(
     spec: StreamSpec,
     config: &IngestConfig,
     events: Option<Sender<StreamEvent>>,
 ) -> Result<(Receiver<IngestEvent>, StreamHandle), std::io::Error> {
-    let (tx, rx) = bounded(config.queue_capacity);
+    let (tx, rx) = bounded(if spec.live {
+        config.live_queue_capacity
+    } else {
+        config.queue_capacity
+    });
     // Live streams pop their own oldest frame when the queue is full; replay streams must not
     // hold a receiver, so that a consumer going away ends them.
     let own_rx = spec.live.then(|| rx.clone());

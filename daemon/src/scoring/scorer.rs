@@ -149,6 +149,11 @@ impl Scorer {
         })
     }
 
+    /// The model frames are scored with.
+    pub fn model(&self) -> &SaClip {
+        &self.model
+    }
+
     /// The descriptions frames are scored against.
     pub fn descriptions(&self) -> &Descriptions {
         &self.descriptions

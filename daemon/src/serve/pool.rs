@@ -47,7 +47,7 @@ struct Batch {
 /// no stream is left) and every stream has delivered its end; then flushes the sink.
 pub fn run(
     hub: &Hub,
-    engines: Vec<Engine>,
+    engines: &mut [Engine],
     sink: &mut JsonLines,
     alerts: &mut AlertOutputs,
     metrics: &PipelineMetrics,
@@ -65,11 +65,11 @@ pub fn run(
             .events
             .then(|| scope.spawn(|| write_events(hub, &out, &done)));
         let meter = scope.spawn(|| meter(hub, metrics, options.log_interval, &done));
-        for (n, mut engine) in engines.into_iter().enumerate() {
+        for (n, engine) in engines.iter_mut().enumerate() {
             let (rx, tx) = (work_rx.clone(), item_tx.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("scorer-{n}"))
-                .spawn_scoped(scope, move || work(&mut engine, &rx, &tx, metrics));
+                .spawn_scoped(scope, move || work(engine, &rx, &tx, metrics));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a scoring worker");
             }
