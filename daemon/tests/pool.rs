@@ -133,14 +133,20 @@ fn eight_streams_through_two_workers_every_frame_once_and_in_order() {
 }
 
 /// An HTTP endpoint on 127.0.0.1 that answers 200 and keeps each request's body and key.
+/// The first `refuse` requests are answered with the given status instead (and not kept).
 struct Receiver {
     got: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Receiver {
     fn start(listener: TcpListener) -> Self {
+        Self::with_refusals(listener, Vec::new())
+    }
+
+    fn with_refusals(listener: TcpListener, refusals: Vec<u16>) -> Self {
         let got = Arc::new(Mutex::new(Vec::new()));
         let keep = got.clone();
+        let mut refusals = refusals.into_iter();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -161,6 +167,13 @@ impl Receiver {
                 }
                 let mut body = vec![0; length];
                 if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                if let Some(code) = refusals.next() {
+                    let head = format!(
+                        "HTTP/1.1 {code} No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = stream.write_all(head.as_bytes());
                     continue;
                 }
                 let value = serde_json::from_slice(&body).expect("JSON body");
@@ -314,4 +327,86 @@ fn paper_protocol_filters_and_normalises_each_video() {
         assert!((s - (f - lo) / (hi - lo)).abs() < 1e-12);
     }
     assert!(score.contains(&0.0) && score.contains(&1.0));
+}
+
+#[test]
+fn webhook_retries_through_an_outage_and_server_errors_and_drops_refused_alerts() {
+    use saclip_daemon::alerts::webhook::Webhook;
+    use std::sync::atomic::Ordering::SeqCst;
+    let queue = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let hook = Webhook::start(&WebhookConfig {
+        url: format!("http://127.0.0.1:{port}/alerts"),
+        token: None,
+        queue_dir: queue.path().to_path_buf(),
+        queue_max: 100,
+        timeout_ms: 2000,
+        retry_initial_ms: 20,
+        retry_max_ms: 80,
+    })
+    .expect("webhook");
+    let bodies: Vec<String> = (0..5)
+        .map(|k| format!("{{\"id\":\"a{k}\",\"phase\":\"start\"}}"))
+        .collect();
+    // Queued at once while the endpoint is down; send never waits for it.
+    let t = Instant::now();
+    for b in &bodies {
+        hook.send(b.as_bytes()).expect("send");
+    }
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hook.stats().failed_attempts.load(SeqCst) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(hook.stats().failed_attempts.load(SeqCst) >= 3);
+    assert_eq!(hook.pending(), 5);
+    // Up, but answering 503 (retried) and then 400 for one alert (refused for good, dropped).
+    let receiver = Receiver::with_refusals(
+        TcpListener::bind(("127.0.0.1", port)).expect("rebind"),
+        vec![503, 503, 400],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hook.pending() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(hook.pending(), 0);
+    assert_eq!(hook.stats().refused.load(SeqCst), 1);
+    assert_eq!(hook.stats().delivered.load(SeqCst), 4);
+    let keys: Vec<String> = receiver
+        .got
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    // a0 met 503, 503, then 400: dropped. The others arrive once each, in order.
+    assert_eq!(keys, ["a1:start", "a2:start", "a3:start", "a4:start"]);
+    hook.close(Duration::from_secs(1));
+}
+
+#[test]
+fn a_full_webhook_queue_drops_its_oldest_alert_and_counts_it() {
+    use saclip_daemon::alerts::webhook::DiskQueue;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = DiskQueue::open(dir.path(), 3).expect("queue");
+    for k in 0..5u8 {
+        q.push(&[b'0' + k]).expect("push");
+    }
+    assert_eq!((q.len(), q.dropped()), (3, 2));
+    let (seq, body) = q.oldest().expect("oldest");
+    assert_eq!(body.expect("read"), b"2");
+    q.remove(seq);
+    // A restart finds what is left, in order, and numbers new entries after it.
+    drop(q);
+    let q = DiskQueue::open(dir.path(), 3).expect("reopen");
+    assert_eq!(q.len(), 2);
+    q.push(b"5").expect("push");
+    let mut order = Vec::new();
+    while let Some((seq, body)) = q.oldest() {
+        order.push(body.expect("read"));
+        q.remove(seq);
+    }
+    assert_eq!(order, [b"3".to_vec(), b"4".to_vec(), b"5".to_vec()]);
 }
