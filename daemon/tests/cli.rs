@@ -39,6 +39,23 @@ fn records(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Writes `yaml` to `cfg`, replays the bundled drive with it and returns the records on stdout.
+fn replay_with_config(cfg: &Path, yaml: &str) -> Vec<serde_json::Value> {
+    std::fs::write(cfg, yaml).expect("write config");
+    let out = saclipd(&[
+        "replay",
+        "fixtures/media/vtest-4s.mp4",
+        "--config",
+        cfg.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    records(&String::from_utf8_lossy(&out.stdout))
+}
+
 #[test]
 fn replay_prints_one_record_per_sampled_frame() {
     let out = saclipd(&[
@@ -202,26 +219,13 @@ fn replay_runs_on_an_imported_clip_checkpoint_without_code_change() {
         saclip_model::import_hf(&root().join("fixtures/parity"), tch::Device::Cpu).expect("import");
     imported.model.save(&weights).expect("save");
     let cfg = dir.path().join("c.yaml");
-    std::fs::write(
+    let recs = replay_with_config(
         &cfg,
-        format!(
+        &format!(
             "model:\n  weights: {}\ningest:\n  sample_fps: 1.0\n",
             weights.display()
         ),
-    )
-    .expect("write");
-    let out = saclipd(&[
-        "replay",
-        "fixtures/media/vtest-4s.mp4",
-        "--config",
-        cfg.to_str().expect("utf8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let recs = records(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(recs.len(), 4);
     assert!(
         recs.iter()
@@ -261,23 +265,10 @@ fn replay_writes_alerts_to_its_sinks_with_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("c.yaml");
     // Thresholds inside the random model's score range, so that alerts come and go.
-    std::fs::write(
+    let recs = replay_with_config(
         &cfg,
         "ingest:\n  sample_fps: 10\nalerts:\n  smoothing: none\n  threshold_on: 0.06\n  threshold_off: 0.05\n  snapshot_dir: snaps\n  sinks:\n    - kind: jsonl\n      path: alerts.jsonl\n",
-    )
-    .expect("write");
-    let out = saclipd(&[
-        "replay",
-        "fixtures/media/vtest-4s.mp4",
-        "--config",
-        cfg.to_str().expect("utf8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let recs = records(&String::from_utf8_lossy(&out.stdout));
     let alerts: Vec<&serde_json::Value> = recs.iter().filter(|r| r["type"] == "alert").collect();
     assert!(alerts.len() >= 2, "thresholds must make alerts");
     assert_eq!(recs.len() - alerts.len(), 40);
