@@ -1,5 +1,8 @@
-//! SA-CLIP trainer: model initialisation today; curation, datasets, losses, training and
-//! evaluation live here as they arrive.
+//! SA-CLIP trainer: model initialisation and weight import, the generated spatial-relations
+//! world, the dataset format and loader, and the training objectives.
 
+pub mod dataset;
 pub mod init;
+pub mod losses;
 pub mod pull;
+pub mod synth;

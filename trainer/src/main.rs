@@ -7,13 +7,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use saclip_trainer::init::{Shape, import_hf_checkpoint, import_openai_state_dict, write_random};
 use saclip_trainer::pull::{PullRequest, pull_checkpoint};
+use saclip_trainer::synth::{SynthOptions, generate};
 
 #[derive(Parser)]
 #[command(
     name = "saclip-train",
     version,
     about = "Train, curate and evaluate SA-CLIP models",
-    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train weights pull openai/clip-vit-base-patch32 --out models/clip-b32.safetensors\n  saclip-train weights import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors\n  saclip-train weights import-openai ViT-B-32.safetensors --out models/clip-b32.safetensors"
+    after_help = "Examples:\n  saclip-train init --shape tiny --seed 0 --name tiny-random-untrained \\\n      --out fixtures/models/tiny-random-untrained.safetensors\n  saclip-train weights pull openai/clip-vit-base-patch32 --out models/clip-b32.safetensors\n  saclip-train weights import-hf clip-vit-base-patch32/ --out models/clip-b32.safetensors\n  saclip-train weights import-openai ViT-B-32.safetensors --out models/clip-b32.safetensors\n  saclip-train synth --out data/relations --seed 0"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +41,29 @@ enum Command {
     /// Obtain CLIP weights: download from the Hugging Face Hub, or convert local checkpoints.
     #[command(subcommand)]
     Weights(WeightsCommand),
+    /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
+    /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
+    /// with colour-object combinations training never sees.
+    Synth {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 128)]
+        size: u32,
+        /// Training samples.
+        #[arg(long, default_value_t = 8000)]
+        train: usize,
+        /// Validation samples.
+        #[arg(long, default_value_t = 800)]
+        val: usize,
+        /// Test samples.
+        #[arg(long, default_value_t = 1600)]
+        test: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +140,36 @@ fn main() -> anyhow::Result<()> {
                 .map(|t| t.numel() as i64)
                 .sum();
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
+        }
+        Command::Synth {
+            out,
+            size,
+            train,
+            val,
+            test,
+            seed,
+        } => {
+            anyhow::ensure!(
+                size >= 32,
+                "--size {size}: images must be at least 32 pixels"
+            );
+            let total = (train + val + test) as u64;
+            let bar = indicatif::ProgressBar::new(total);
+            if !std::io::stderr().is_terminal() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let options = SynthOptions {
+                out: out.clone(),
+                size,
+                train,
+                val,
+                test,
+                seed,
+            };
+            let counts = generate(&options, &|n| bar.set_position(n))
+                .with_context(|| format!("writing the dataset to {}", out.display()))?;
+            bar.finish_and_clear();
+            tracing::info!(out = %out.display(), train = counts[0], val = counts[1], test = counts[2], "generated");
         }
         Command::Weights(WeightsCommand::Pull {
             repo,

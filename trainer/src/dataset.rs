@@ -1,0 +1,385 @@
+//! The training data format (JSON lines) and its loader: decodes images, crops the subject and
+//! object regions, tokenizes captions with their SVO spans, and batches on prefetch threads.
+//!
+//! One sample per line:
+//!
+//! ```json
+//! {"image": "images/train/000001.png",
+//!  "caption": "a red cube is to the left of a blue sphere",
+//!  "subj": "red cube", "rel": "to the left of", "obj": "blue sphere",
+//!  "subj_box": [12.0, 40.5, 30.0, 58.5], "obj_box": [52.0, 38.0, 75.5, 61.5],
+//!  "neg_caption": "a red cube is to the right of a blue sphere",
+//!  "neg_subj": "red cube", "neg_rel": "to the right of", "neg_obj": "blue sphere",
+//!  "relation": "left"}
+//! ```
+//!
+//! `image` is relative to the file's folder (or absolute). `subj`, `rel` and `obj` are words of
+//! the caption in that order, likewise the negative's parts in `neg_caption`. Boxes are pixels
+//! (x1, y1, x2, y2). `relation` (optional) is the configuration label of generated data, used
+//! by evaluation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, bounded};
+use saclip_model::{ClipTokenizer, box_position, crop_rois, frame_to_tensor, preprocess_image};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::synth::Relation;
+
+/// One training sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// Image file, relative to the dataset file's folder.
+    pub image: PathBuf,
+    /// The caption.
+    pub caption: String,
+    /// Subject words of the caption.
+    pub subj: String,
+    /// Relation words, after the subject.
+    pub rel: String,
+    /// Object words, after the relation.
+    pub obj: String,
+    /// Subject box in pixels.
+    pub subj_box: [f32; 4],
+    /// Object box in pixels.
+    pub obj_box: [f32; 4],
+    /// The caption with the opposite relation.
+    pub neg_caption: String,
+    /// Its subject words.
+    pub neg_subj: String,
+    /// Its relation words.
+    pub neg_rel: String,
+    /// Its object words.
+    pub neg_obj: String,
+    /// Configuration label of generated scenes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// Why a dataset could not be read or a sample not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The file could not be read.
+    #[error("cannot read dataset {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A line is not a valid sample.
+    #[error("{}:{line}: {message}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// A sample's image could not be decoded.
+    #[error("image {}: {message}", path.display())]
+    Image { path: PathBuf, message: String },
+}
+
+/// A dataset file's samples, with image paths made absolute.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let tok = ClipTokenizer::new(77);
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| DatasetError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let mut s: Sample = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        for (caption, parts) in [
+            (&s.caption, [&s.subj, &s.rel, &s.obj]),
+            (&s.neg_caption, [&s.neg_subj, &s.neg_rel, &s.neg_obj]),
+        ] {
+            tok.svo_spans(caption, parts[0], parts[1], parts[2])
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        for (name, b) in [("subj_box", s.subj_box), ("obj_box", s.obj_box)] {
+            if !(b.iter().all(|v| v.is_finite()) && b[0] < b[2] && b[1] < b[3]) {
+                return Err(bad(format!("{name} {b:?} is not a box (x1 < x2, y1 < y2)")));
+            }
+        }
+        if s.image.is_relative() {
+            s.image = base.join(&s.image);
+        }
+        samples.push(s);
+    }
+    Ok(samples)
+}
+
+/// A batch ready for the model (CPU tensors; the trainer moves them to its device).
+pub struct Batch {
+    /// Whole images, preprocessed [B, 3, S, S].
+    pub images: Tensor,
+    /// Subject crops [B, 3, S, S].
+    pub subj_rois: Tensor,
+    /// Object crops [B, 3, S, S].
+    pub obj_rois: Tensor,
+    /// Subject box positions [B, 5].
+    pub subj_pos: Tensor,
+    /// Object box positions [B, 5].
+    pub obj_pos: Tensor,
+    /// Caption token ids [B, L].
+    pub ids: Tensor,
+    /// Caption SVO token masks [B, 3, L].
+    pub masks: Tensor,
+    /// Negative caption token ids [B, L].
+    pub neg_ids: Tensor,
+    /// Negative caption SVO masks [B, 3, L].
+    pub neg_masks: Tensor,
+    /// Indices of the samples in the dataset.
+    pub indices: Vec<usize>,
+}
+
+/// Turns samples into batches for a model of image side `image_size` and context `context`.
+#[derive(Clone)]
+pub struct Collate {
+    tok: Arc<ClipTokenizer>,
+    context: usize,
+    image_size: i64,
+}
+
+impl Collate {
+    /// A collator for the model's input sizes.
+    pub fn new(image_size: i64, context: usize) -> Self {
+        Self {
+            tok: Arc::new(ClipTokenizer::new(context)),
+            context,
+            image_size,
+        }
+    }
+
+    fn text(&self, texts: &[(&str, &str, &str, &str)]) -> Result<(Tensor, Tensor), String> {
+        let mut masks = Vec::with_capacity(texts.len() * 3 * self.context);
+        for (text, s, r, o) in texts {
+            let spans = self
+                .tok
+                .svo_spans(text, s, r, o)
+                .map_err(|e| e.to_string())?;
+            masks.extend(spans.masks(self.context));
+        }
+        let captions: Vec<&str> = texts.iter().map(|t| t.0).collect();
+        let ids = self.tok.encode_batch(&captions);
+        let masks = Tensor::from_slice(&masks).view([texts.len() as i64, 3, self.context as i64]);
+        Ok((ids, masks))
+    }
+
+    /// Loads and collates the samples at `indices`.
+    pub fn batch(&self, samples: &[Sample], indices: &[usize]) -> Result<Batch, DatasetError> {
+        let size = self.image_size;
+        let (mut images, mut subj, mut obj, mut sp, mut op) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &i in indices {
+            let s = &samples[i];
+            let bad = |message: String| DatasetError::Image {
+                path: s.image.clone(),
+                message,
+            };
+            let img = image::open(&s.image)
+                .map_err(|e| bad(e.to_string()))?
+                .to_rgb8();
+            let (w, h) = img.dimensions();
+            let t = frame_to_tensor(img.as_raw(), w as usize, h as usize, Device::Cpu)
+                .map_err(|e| bad(e.to_string()))?;
+            images.push(preprocess_image(&t.unsqueeze(0), size));
+            let rois =
+                crop_rois(&t, &[s.subj_box, s.obj_box], size).map_err(|e| bad(e.to_string()))?;
+            subj.push(rois.get(0));
+            obj.push(rois.get(1));
+            sp.extend(box_position(s.subj_box, w as f32, h as f32));
+            op.extend(box_position(s.obj_box, w as f32, h as f32));
+        }
+        let line = |message: String| DatasetError::Line {
+            path: PathBuf::from("(batch)"),
+            line: 0,
+            message,
+        };
+        let pos: Vec<_> = indices.iter().map(|&i| &samples[i]).collect();
+        let (ids, masks) = self
+            .text(
+                &pos.iter()
+                    .map(|s| {
+                        (
+                            s.caption.as_str(),
+                            s.subj.as_str(),
+                            s.rel.as_str(),
+                            s.obj.as_str(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(line)?;
+        let (neg_ids, neg_masks) = self
+            .text(
+                &pos.iter()
+                    .map(|s| {
+                        (
+                            s.neg_caption.as_str(),
+                            s.neg_subj.as_str(),
+                            s.neg_rel.as_str(),
+                            s.neg_obj.as_str(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(line)?;
+        let n = indices.len() as i64;
+        Ok(Batch {
+            images: Tensor::cat(&images, 0),
+            subj_rois: Tensor::stack(&subj, 0),
+            obj_rois: Tensor::stack(&obj, 0),
+            subj_pos: Tensor::from_slice(&sp).view([n, 5]),
+            obj_pos: Tensor::from_slice(&op).view([n, 5]),
+            ids,
+            masks,
+            neg_ids,
+            neg_masks,
+            indices: indices.to_vec(),
+        })
+    }
+}
+
+/// The order of one epoch: a seeded shuffle (the same seed and epoch give the same order).
+pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    fastrand::Rng::with_seed(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15)).shuffle(&mut order);
+    order
+}
+
+/// Batches of `batch` samples in the given order, prepared by `threads` prefetch threads and
+/// delivered in order; the last short batch is kept.
+pub fn prefetch(
+    samples: Arc<Vec<Sample>>,
+    collate: Collate,
+    order: Vec<usize>,
+    batch: usize,
+    threads: usize,
+) -> Receiver<Result<Batch, DatasetError>> {
+    let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+    let threads = threads.clamp(1, 8);
+    let (out_tx, out_rx) = bounded(2);
+    // Each thread makes every threads-th batch into its own small channel; a merger takes
+    // them round robin, so the order is kept whatever thread is faster.
+    let mut lanes = Vec::new();
+    for t in 0..threads {
+        let (tx, rx) = bounded::<Result<Batch, DatasetError>>(1);
+        lanes.push(rx);
+        let (samples, collate) = (samples.clone(), collate.clone());
+        let mine: Vec<Vec<usize>> = chunks.iter().skip(t).step_by(threads).cloned().collect();
+        std::thread::spawn(move || {
+            for idx in mine {
+                if tx.send(collate.batch(&samples, &idx)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let total = chunks.len();
+    std::thread::spawn(move || {
+        for k in 0..total {
+            let Ok(b) = lanes[k % threads].recv() else {
+                return;
+            };
+            if out_tx.send(b).is_err() {
+                return;
+            }
+        }
+    });
+    out_rx
+}
+
+/// Moves a batch's tensors to `device` (images in `kind`).
+pub fn to_device(b: &Batch, device: Device, kind: Kind) -> Batch {
+    let img = |t: &Tensor| t.to_device(device).to_kind(kind);
+    Batch {
+        images: img(&b.images),
+        subj_rois: img(&b.subj_rois),
+        obj_rois: img(&b.obj_rois),
+        subj_pos: b.subj_pos.to_device(device),
+        obj_pos: b.obj_pos.to_device(device),
+        ids: b.ids.to_device(device),
+        masks: b.masks.to_device(device),
+        neg_ids: b.neg_ids.to_device(device),
+        neg_masks: b.neg_masks.to_device(device),
+        indices: b.indices.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{SynthOptions, generate};
+
+    #[test]
+    fn prefetch_threads_deliver_every_batch_in_order_with_crops_and_spans() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SynthOptions {
+            out: dir.path().to_path_buf(),
+            size: 64,
+            train: 10,
+            val: 0,
+            test: 0,
+            seed: 3,
+        };
+        generate(&options, &|_| {}).expect("generate");
+        let samples = Arc::new(read_jsonl(&dir.path().join("train.jsonl")).expect("read"));
+        let order = epoch_order(samples.len(), 1, 0);
+        assert_ne!(order, (0..10).collect::<Vec<_>>(), "shuffled");
+        assert_eq!(order, epoch_order(10, 1, 0), "seeded");
+        let batches: Vec<Batch> =
+            prefetch(samples.clone(), Collate::new(32, 77), order.clone(), 4, 3)
+                .iter()
+                .map(|b| b.expect("batch"))
+                .collect();
+        let got: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+        assert_eq!(got, order);
+        assert_eq!(batches.len(), 3);
+        let b = &batches[2];
+        assert_eq!(b.images.size(), [2, 3, 32, 32]);
+        assert_eq!(b.subj_rois.size(), [2, 3, 32, 32]);
+        assert_eq!(b.subj_pos.size(), [2, 5]);
+        assert_eq!(b.masks.size(), [2, 3, 77]);
+        // Every SVO part covers at least one token, in the caption and in its negative.
+        let covered = |m: &Tensor| {
+            m.sum_dim_intlist([-1].as_slice(), false, Kind::Float)
+                .min()
+                .double_value(&[])
+        };
+        assert!(covered(&b.masks) >= 1.0 && covered(&b.neg_masks) >= 1.0);
+        // Caption and negative differ only in the relation tokens.
+        assert!(!b.ids.equal(&b.neg_ids));
+    }
+
+    #[test]
+    fn bad_lines_are_named_with_their_line_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("d.jsonl");
+        let good = r#"{"image":"a.png","caption":"a red cube is behind a blue sphere","subj":"red cube","rel":"behind","obj":"blue sphere","subj_box":[1,1,5,5],"obj_box":[6,6,9,9],"neg_caption":"a red cube is in front of a blue sphere","neg_subj":"red cube","neg_rel":"in front of","neg_obj":"blue sphere"}"#;
+        let wrong_rel = good.replace(r#""rel":"behind""#, r#""rel":"under""#);
+        let bad_box = good.replace("[1,1,5,5]", "[5,1,1,5]");
+        for (line2, needle) in [
+            (wrong_rel.as_str(), "under"),
+            (bad_box.as_str(), "subj_box"),
+            ("{\"image\": 3}", "invalid type"),
+        ] {
+            std::fs::write(&path, format!("{good}\n{line2}\n")).expect("write");
+            let e = read_jsonl(&path).expect_err("bad line").to_string();
+            assert!(e.contains("d.jsonl:2") && e.contains(needle), "{e}");
+        }
+        std::fs::write(&path, format!("{good}\n")).expect("write");
+        let s = read_jsonl(&path).expect("read");
+        assert_eq!(s[0].image, dir.path().join("a.png"));
+    }
+}
