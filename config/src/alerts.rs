@@ -145,11 +145,21 @@ impl AlertsConfig {
         if self.min_frames < 1 {
             return bad("alerts.min_frames", "must be at least 1");
         }
+        let mut queues = std::collections::HashSet::new();
         for (n, sink) in self.sinks.iter().enumerate() {
             let AlertSink::Webhook(w) = sink else {
                 continue;
             };
             let key = |field: &str| format!("alerts.sinks[{n}].{field}");
+            if !queues.insert(&w.queue_dir) {
+                return Err(ConfigError::invalid(
+                    key("queue_dir"),
+                    format!(
+                        "{} is the queue of an earlier webhook: each needs its own",
+                        w.queue_dir.display()
+                    ),
+                ));
+            }
             match url::Url::parse(&w.url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
                 Ok(u) => {

@@ -229,6 +229,10 @@ fn alert_sinks_and_devices_parse_with_paths_resolved() {
     let e = parse_err("alerts:\n  sinks:\n    - kind: webhook\n      url: http://h/x\n");
     assert_eq!(e.key(), Some("alerts.sinks[0]"), "{e}");
     assert!(e.to_string().contains("queue_dir"), "{e}");
+    let e = parse_err(
+        "alerts:\n  sinks:\n    - kind: webhook\n      url: http://h/a\n      queue_dir: q\n    - kind: webhook\n      url: http://h/b\n      queue_dir: q\n",
+    );
+    assert_eq!(e.key(), Some("alerts.sinks[1].queue_dir"), "{e}");
     let e = parse_err("alerts:\n  sinks:\n    - kind: kafka\n");
     assert!(e.to_string().contains("kafka"), "{e}");
 }

@@ -50,6 +50,13 @@ pub enum ReplayError {
     /// The requested device is not usable.
     #[error("model.device {0}: {1}")]
     Device(ConfigDevice, String),
+    /// Scoring a frame's batch crashed (a panic in the model or detector).
+    #[error("frame {index} of stream '{stream}': scoring failed: {message}")]
+    Crashed {
+        stream: String,
+        index: u64,
+        message: String,
+    },
     /// The ingest thread could not start or died without reporting.
     #[error("stream '{0}': {1}")]
     Thread(String, String),

@@ -50,11 +50,11 @@ impl JsonLines {
         }
     }
 
-    /// Appends one record.
+    /// Appends one record, as one write (a line is never interleaved with another writer's).
     pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), SinkError> {
-        serde_json::to_writer(&mut self.out, record)
-            .map_err(|e| self.error(io::Error::other(e)))?;
-        self.out.write_all(b"\n").map_err(|e| self.error(e))
+        let mut line = serde_json::to_vec(record).map_err(|e| self.error(io::Error::other(e)))?;
+        line.push(b'\n');
+        self.out.write_all(&line).map_err(|e| self.error(e))
     }
 
     /// Pushes everything written so far to its destination.

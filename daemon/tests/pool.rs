@@ -187,6 +187,20 @@ impl Receiver {
     }
 }
 
+/// Queue entries in a webhook queue folder (its lock file aside).
+fn entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .filter(|e| {
+            !e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count()
+}
+
 #[test]
 fn webhook_down_then_up_gets_every_alert_once_and_scoring_never_waits() {
     let queue = tempfile::tempdir().expect("tempdir");
@@ -246,10 +260,7 @@ fn webhook_down_then_up_gets_every_alert_once_and_scoring_never_waits() {
     assert_eq!(hook.pending(), written.len());
     // The daemon stops with the endpoint still down: the alerts stay on disk.
     alerts.sinks.close(Duration::ZERO);
-    assert_eq!(
-        std::fs::read_dir(queue.path()).expect("dir").count(),
-        written.len()
-    );
+    assert_eq!(entries(queue.path()), written.len());
     eprintln!("scored 40 frames in {scoring:?} with the webhook down");
 
     // The endpoint comes up and the daemon starts again: the queue is delivered, in order.
@@ -276,7 +287,7 @@ fn webhook_down_then_up_gets_every_alert_once_and_scoring_never_waits() {
     for ((_, body), alert) in got.iter().zip(&written) {
         assert_eq!(body, alert);
     }
-    assert_eq!(std::fs::read_dir(queue.path()).expect("dir").count(), 0);
+    assert_eq!(entries(queue.path()), 0);
 }
 
 #[test]
@@ -395,11 +406,16 @@ fn a_full_webhook_queue_drops_its_oldest_alert_and_counts_it() {
         q.push(&[b'0' + k]).expect("push");
     }
     assert_eq!((q.len(), q.dropped()), (3, 2));
+    // One owner per folder: a second queue on it is refused, naming the folder.
+    let e = DiskQueue::open(dir.path(), 3).err().expect("locked");
+    assert!(e.to_string().contains("in use"), "{e}");
     let (seq, body) = q.oldest().expect("oldest");
     assert_eq!(body.expect("read"), b"2");
     q.remove(seq);
-    // A restart finds what is left, in order, and numbers new entries after it.
+    // A restart finds what is left, in order, and numbers new entries after it; a temporary
+    // file left by a crash is cleared away.
     drop(q);
+    std::fs::write(dir.path().join(".00000000000000000009.tmp"), b"half").expect("write");
     let q = DiskQueue::open(dir.path(), 3).expect("reopen");
     assert_eq!(q.len(), 2);
     q.push(b"5").expect("push");
@@ -409,4 +425,14 @@ fn a_full_webhook_queue_drops_its_oldest_alert_and_counts_it() {
         q.remove(seq);
     }
     assert_eq!(order, [b"3".to_vec(), b"4".to_vec(), b"5".to_vec()]);
+    // Emptied, the queue still numbers on: a new entry never takes a removed entry's name.
+    q.push(b"6").expect("push");
+    let (seq, _) = q.oldest().expect("entry");
+    assert_eq!(seq, 7);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(names, ["00000000000000000007.json"]);
 }

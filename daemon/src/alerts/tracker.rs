@@ -73,9 +73,18 @@ pub struct Tracker {
     off: f64,
     min_frames: usize,
     keep_frames: bool,
-    /// Consecutive frames at or above `on`, with the first of them, while no alert is open.
-    above: Option<(usize, FrameRecord)>,
+    /// Consecutive frames at or above `on` while no alert is open.
+    above: Option<Rising>,
     open: Option<Open>,
+}
+
+/// The frames at or above `threshold_on` before an alert starts (`min_frames`).
+struct Rising {
+    count: usize,
+    first: FrameRecord,
+    best: FrameRecord,
+    best_smoothed: f64,
+    best_frame: Option<Frame>,
 }
 
 /// What one frame did to a stream's alert state.
@@ -137,12 +146,27 @@ impl Tracker {
             self.above = None;
             return step;
         }
-        let (count, first) = match self.above.take() {
-            Some((n, first)) => (n + 1, first),
-            None => (1, record.clone()),
+        let keep = |f: Option<&Frame>| if self.keep_frames { f.cloned() } else { None };
+        let mut rising = match self.above.take() {
+            Some(mut r) => {
+                r.count += 1;
+                if smoothed > r.best_smoothed {
+                    r.best = record.clone();
+                    r.best_smoothed = smoothed;
+                    r.best_frame = keep(frame);
+                }
+                r
+            }
+            None => Rising {
+                count: 1,
+                first: record.clone(),
+                best: record.clone(),
+                best_smoothed: smoothed,
+                best_frame: keep(frame),
+            },
         };
-        if count < self.min_frames {
-            self.above = Some((count, first));
+        if rising.count < self.min_frames {
+            self.above = Some(rising);
             return step;
         }
         let mut event = AlertEvent {
@@ -150,11 +174,11 @@ impl Tracker {
             phase: Phase::Start,
             id: format!("{}-{:016x}", record.stream, fastrand::u64(..)),
             stream: record.stream.clone(),
-            start_frame: first.frame,
-            start_pts: first.pts,
+            start_frame: rising.first.frame,
+            start_pts: rising.first.pts,
             end_frame: record.frame,
             end_pts: record.pts,
-            frames: count as u64,
+            frames: rising.count as u64,
             peak_score: smoothed,
             peak_raw_score: record.score,
             peak_frame: record.frame,
@@ -164,15 +188,12 @@ impl Tracker {
             reason: None,
             snapshot: None,
         };
-        set_peak(&mut event, record, smoothed);
+        // The peak is the best frame since the first one above threshold_on.
+        set_peak(&mut event, &rising.best, rising.best_smoothed);
         step.event = Some(event.clone());
         self.open = Some(Open {
             event,
-            peak_frame: if self.keep_frames {
-                frame.cloned()
-            } else {
-                None
-            },
+            peak_frame: rising.best_frame.take(),
         });
         step
     }
@@ -269,6 +290,16 @@ mod tests {
         assert_eq!(events[0].end_frame, 4);
         assert_eq!(events[1].reason, Some("stream"));
         assert_eq!((events[1].end_frame, events[1].frames), (5, 3));
+    }
+
+    #[test]
+    fn the_peak_counts_the_frames_before_min_frames_was_reached() {
+        let scores = [0.1, 0.9, 0.5, 0.4, 0.1];
+        let events = run(&mut Tracker::new(&config(3), false), &scores);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!((events[0].start_frame, events[0].end_frame), (1, 3));
+        assert_eq!((events[0].peak_frame, events[0].peak_score), (1, 0.9));
+        assert_eq!((events[1].peak_frame, events[1].frames), (1, 3));
     }
 
     #[test]

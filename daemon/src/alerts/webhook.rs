@@ -3,6 +3,7 @@
 //! and scoring never waits for the network.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,54 +13,87 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use saclip_config::WebhookConfig;
 
-/// A bounded queue of JSON bodies, one file per entry, delivered oldest first.
+/// A bounded queue of JSON bodies, one file per entry, delivered oldest first. One process at
+/// a time owns a queue folder (an exclusive lock on `.lock` in it).
 pub struct DiskQueue {
     dir: PathBuf,
     max: usize,
-    seqs: Mutex<BTreeSet<u64>>,
+    state: Mutex<QueueState>,
     dropped: AtomicU64,
+    /// Held for the queue's lifetime: the folder's lock.
+    _lock: std::fs::File,
+}
+
+struct QueueState {
+    seqs: BTreeSet<u64>,
+    /// The next entry's number: only grows, so a number is never reused while its file may
+    /// still be being removed.
+    next: u64,
 }
 
 impl DiskQueue {
-    /// Opens (and creates) the queue folder; entries left by an earlier run are kept.
+    /// Opens (and creates) the queue folder; entries left by an earlier run are kept. Fails
+    /// when another process holds the folder or it is not writable.
     pub fn open(dir: &Path, max: usize) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let lock = std::fs::File::create(dir.join(".lock"))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => std::io::Error::other(format!(
+                "{} is in use by another queue (another saclipd, or a second sink with the same queue_dir)",
+                dir.display()
+            )),
+            std::fs::TryLockError::Error(e) => e,
+        })?;
         let mut seqs = BTreeSet::new();
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
             if let Some(seq) = name.strip_suffix(".json").and_then(|n| n.parse().ok()) {
                 seqs.insert(seq);
+            } else if name.ends_with(".tmp") {
+                // Left by a crash between write and rename: never a complete entry.
+                let _ = std::fs::remove_file(dir.join(&*name));
             }
         }
+        // Find out now, not at the first alert, whether entries can be written here.
+        let probe = dir.join(".probe.tmp");
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(&probe)?;
+        let next = seqs.last().map_or(1, |s| s + 1);
         Ok(Self {
             dir: dir.to_path_buf(),
             max: max.max(1),
-            seqs: Mutex::new(seqs),
+            state: Mutex::new(QueueState { seqs, next }),
             dropped: AtomicU64::new(0),
+            _lock: lock,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeSet<u64>> {
-        self.seqs.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.json"))
     }
 
-    /// Appends a body (written to a temporary file, then renamed, so a crash leaves no half
-    /// entry); drops the oldest entries beyond the bound and returns how many.
+    /// Appends a body (written and synced to a temporary file, then renamed, so a crash leaves
+    /// no half entry); drops the oldest entries beyond the bound and returns how many.
     pub fn push(&self, body: &[u8]) -> std::io::Result<usize> {
-        let mut seqs = self.lock();
-        let seq = seqs.last().map_or(1, |s| s + 1);
+        let mut state = self.lock();
+        let seq = state.next;
         let tmp = self.dir.join(format!(".{seq:020}.tmp"));
-        std::fs::write(&tmp, body)?;
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(body)?;
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, self.path(seq))?;
-        seqs.insert(seq);
+        state.next += 1;
+        state.seqs.insert(seq);
         let mut dropped = 0;
-        while seqs.len() > self.max {
-            if let Some(old) = seqs.pop_first() {
+        while state.seqs.len() > self.max {
+            if let Some(old) = state.seqs.pop_first() {
                 let _ = std::fs::remove_file(self.path(old));
                 dropped += 1;
             }
@@ -70,20 +104,21 @@ impl DiskQueue {
 
     /// The oldest entry, if any.
     pub fn oldest(&self) -> Option<(u64, std::io::Result<Vec<u8>>)> {
-        let seq = *self.lock().first()?;
+        let seq = *self.lock().seqs.first()?;
         Some((seq, std::fs::read(self.path(seq))))
     }
 
     /// Removes a delivered (or undeliverable) entry.
     pub fn remove(&self, seq: u64) {
-        if self.lock().remove(&seq) {
+        let mut state = self.lock();
+        if state.seqs.remove(&seq) {
             let _ = std::fs::remove_file(self.path(seq));
         }
     }
 
     /// Entries waiting.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().seqs.len()
     }
 
     /// Whether nothing waits.

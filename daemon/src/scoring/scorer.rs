@@ -175,7 +175,8 @@ impl Scorer {
     }
 
     /// Scores frames together: one image-tower pass for all their global views and one for
-    /// all their ROI crops. A frame whose input is bad fails alone; a failing tower fails all.
+    /// all their ROI crops. A frame whose input is bad fails alone. (libtorch reports tower
+    /// failures, such as running out of memory, as panics; the scoring pool catches them.)
     pub fn score_batch(
         &self,
         frames: &[(&Frame, &[Detection])],

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Select, Sender, bounded};
 
 use super::hub::{Hub, Queue};
 use super::metrics::{PipelineMetrics, Rates};
 use super::writer::{AlertOutputs, Item, Output, PoolSummary, Protocol, Writer};
 use crate::frame::Frame;
 use crate::ingest::{IngestEvent, StreamEnd, StreamState};
-use crate::replay::Engine;
+use crate::replay::{Engine, ReplayError};
 use crate::sink::{JsonLines, SinkError};
 
 /// How long the threads wait before they look at the set of streams (or the end) again.
@@ -59,8 +59,13 @@ pub fn run(
     // A rendezvous: the next batch is handed over when a worker is free, and meanwhile frames
     // wait in their streams' queues (where live streams drop their oldest), not in a backlog.
     let (work_tx, work_rx) = bounded::<Batch>(0);
-    let (item_tx, item_rx) = unbounded::<Item>();
+    // Bounded, so that a stalled sink slows the pool down (live queues then drop their oldest)
+    // instead of piling up frames here. The writer never waits on this channel for a
+    // particular item, so it cannot deadlock.
+    let (item_tx, item_rx) = bounded::<Item>(2 * engines.len() + 2);
     let result = std::thread::scope(|scope| {
+        // Stops the helper threads even if the batcher panics (the scope then joins them).
+        let _stop_helpers = SetOnDrop(&done);
         let events = options
             .events
             .then(|| scope.spawn(|| write_events(hub, &out, &done)));
@@ -79,7 +84,11 @@ pub fn run(
             let out = &out;
             let failed = &failed;
             let writer = Writer::new(hub, out, alerts, metrics, options.protocol, options.events);
-            scope.spawn(move || writer.run(&item_rx, failed))
+            scope.spawn(move || {
+                // A writer that panics must stop the batcher too.
+                let _fail = SetOnPanic(failed);
+                writer.run(&item_rx, failed)
+            })
         };
         batch_all(hub, options, &work_tx, &item_tx, &failed);
         drop(work_tx);
@@ -106,11 +115,55 @@ pub fn run(
     Ok(summary)
 }
 
+/// Sets its flag when dropped (on every exit, panics included).
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Sets its flag when dropped during a panic.
+struct SetOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for SetOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// A worker: detects and scores each batch it takes, and hands the results to the writer.
+/// Every batch gets its results, even when scoring panics (libtorch reports errors such as an
+/// out-of-memory as panics): its frames then get error records and the worker goes on.
 fn work(engine: &mut Engine, rx: &Receiver<Batch>, tx: &Sender<Item>, metrics: &PipelineMetrics) {
     for batch in rx.iter() {
         let started = Instant::now();
-        let results = engine.process_batch(&batch.frames);
+        let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.process_batch(&batch.frames)
+        }));
+        let results = scored.unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic")
+                .to_string();
+            tracing::error!(frames = batch.frames.len(), error = %message, "scoring a batch panicked");
+            batch
+                .frames
+                .iter()
+                .map(|f| {
+                    Err(ReplayError::Crashed {
+                        stream: f.stream.to_string(),
+                        index: f.index,
+                        message: message.clone(),
+                    })
+                })
+                .collect()
+        });
         metrics
             .inference_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -136,10 +189,11 @@ struct Pending {
 }
 
 impl Pending {
-    /// Sends the pending frames to the workers as one batch, if there are any.
-    fn flush(&mut self, work: &Sender<Batch>) {
+    /// Sends the pending frames to the workers as one batch, if there are any; false when no
+    /// worker is left to take it.
+    fn flush(&mut self, work: &Sender<Batch>) -> bool {
         if self.frames.is_empty() {
-            return;
+            return true;
         }
         let batch = Batch {
             seq: self.next_seq,
@@ -148,19 +202,31 @@ impl Pending {
         };
         self.next_seq += 1;
         self.since = None;
-        // Fails only when every worker is gone; the writer then reports the missing results.
-        let _ = work.send(batch);
+        if work.send(batch).is_err() {
+            tracing::error!("no scoring worker is left: scoring stops");
+            return false;
+        }
+        true
     }
 
     /// Sends a stream's end to the writer, after the frames before it.
-    fn end(&mut self, work: &Sender<Batch>, items: &Sender<Item>, queue: &Queue, end: StreamEnd) {
-        self.flush(work);
-        let _ = items.send(Item::End {
+    fn end(
+        &mut self,
+        work: &Sender<Batch>,
+        items: &Sender<Item>,
+        queue: &Queue,
+        end: StreamEnd,
+    ) -> bool {
+        if !self.flush(work) {
+            return false;
+        }
+        let sent = items.send(Item::End {
             seq: self.next_seq,
             queue: queue.clone(),
             end,
         });
         self.next_seq += 1;
+        sent.is_ok()
     }
 }
 
@@ -191,19 +257,24 @@ fn batch_all(
             pending.flush(work);
             return;
         }
+        let flush = |pending: &mut Pending| {
+            if !pending.flush(work) {
+                failed.store(true, Ordering::SeqCst);
+            }
+        };
         let wait = match pending.since {
             Some(t) => (t + options.max_wait).saturating_duration_since(Instant::now()),
             None => IDLE,
         };
         if pending.since.is_some() && wait.is_zero() {
-            pending.flush(work);
+            flush(&mut pending);
             continue;
         }
         let mut sel = Select::new();
         let wake_op = sel.recv(hub.wakeups());
         let queue_ops: Vec<usize> = queues.iter().map(|q| sel.recv(&q.rx)).collect();
         let Ok(op) = sel.select_timeout(wait) else {
-            pending.flush(work);
+            flush(&mut pending);
             continue;
         };
         let index = op.index();
@@ -224,12 +295,14 @@ fn batch_all(
                 pending.queues.push(q.clone());
                 pending.since.get_or_insert_with(Instant::now);
                 if pending.frames.len() >= options.max_batch {
-                    pending.flush(work);
+                    flush(&mut pending);
                 }
             }
             Ok(IngestEvent::End(end)) => {
                 ended.insert(q.serial);
-                pending.end(work, items, q, end);
+                if !pending.end(work, items, q, end) {
+                    failed.store(true, Ordering::SeqCst);
+                }
             }
             // The ingest thread is gone without an end (it panicked): report it once.
             Err(_) => {
@@ -241,7 +314,9 @@ fn batch_all(
                     state: StreamState::Failed,
                     result: Ok(()),
                 };
-                pending.end(work, items, q, end);
+                if !pending.end(work, items, q, end) {
+                    failed.store(true, Ordering::SeqCst);
+                }
             }
         }
     }
