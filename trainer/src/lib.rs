@@ -4,5 +4,7 @@
 pub mod dataset;
 pub mod init;
 pub mod losses;
+pub mod optim;
 pub mod pull;
 pub mod synth;
+pub mod train;
