@@ -139,8 +139,35 @@ pub struct Batch {
     pub neg_ids: Tensor,
     /// Negative caption SVO masks [B, 3, L].
     pub neg_masks: Tensor,
+    /// Fixed triplet text features [B, 3 x TRIPLET_BUCKETS]: hashed bags of the CLIP tokens of
+    /// subject, relation and object (relation weighted double), which choose the positives of
+    /// the inter-sample loss.
+    pub triplets: Tensor,
     /// Indices of the samples in the dataset.
     pub indices: Vec<usize>,
+}
+
+/// Buckets of each part's hashed token bag in the triplet features.
+pub const TRIPLET_BUCKETS: usize = 256;
+
+/// The triplet features of one sample (see `Batch::triplets`), unit length.
+pub fn triplet_features(tok: &ClipTokenizer, subj: &str, rel: &str, obj: &str) -> Vec<f32> {
+    let mut f = vec![0f32; 3 * TRIPLET_BUCKETS];
+    for (part, (text, weight)) in [(subj, 1.0f32), (rel, 2.0), (obj, 1.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let ids = tok.bpe(text);
+        let norm = (ids.len().max(1) as f32).sqrt();
+        for id in ids {
+            // Token ids are spread over the buckets by a multiplicative hash.
+            let bucket = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56;
+            f[part * TRIPLET_BUCKETS + bucket as usize % TRIPLET_BUCKETS] += weight / norm;
+        }
+    }
+    let len = f.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    f.iter_mut().for_each(|v| *v /= len);
+    f
 }
 
 /// Turns samples into batches for a model of image side `image_size` and context `context`.
@@ -236,7 +263,12 @@ impl Collate {
             )
             .map_err(line)?;
         let n = indices.len() as i64;
+        let triplets: Vec<f32> = pos
+            .iter()
+            .flat_map(|s| triplet_features(&self.tok, &s.subj, &s.rel, &s.obj))
+            .collect();
         Ok(Batch {
+            triplets: Tensor::from_slice(&triplets).view([n, -1]),
             images: Tensor::cat(&images, 0),
             subj_rois: Tensor::stack(&subj, 0),
             obj_rois: Tensor::stack(&obj, 0),
@@ -313,6 +345,7 @@ pub fn to_device(b: &Batch, device: Device, kind: Kind) -> Batch {
         masks: b.masks.to_device(device),
         neg_ids: b.neg_ids.to_device(device),
         neg_masks: b.neg_masks.to_device(device),
+        triplets: b.triplets.to_device(device),
         indices: b.indices.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! world, the dataset format and loader, and the training objectives.
 
 pub mod dataset;
+pub mod eval;
 pub mod init;
 pub mod losses;
 pub mod optim;

@@ -41,6 +41,47 @@ enum Command {
     /// Obtain CLIP weights: download from the Hugging Face Hub, or convert local checkpoints.
     #[command(subcommand)]
     Weights(WeightsCommand),
+    /// Train SA-CLIP (or the CLIP baseline) on a dataset in the JSON-lines format.
+    Train {
+        /// The training file (e.g. data/relations/train.jsonl).
+        #[arg(long)]
+        data: PathBuf,
+        /// Training settings (YAML; see config/train-relations.yaml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run folder: metrics.jsonl, checkpoints/, and the final model.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue from a checkpoint folder of an earlier run (its settings are used).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// cpu or cuda[:N].
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// libtorch CPU threads (0: libtorch's default).
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
+    },
+    /// Relation accuracy, per-relation accuracy and embedding cluster quality on a labelled
+    /// (generated) dataset; optionally a 2-D PCA plot of several models' image embeddings.
+    Eval {
+        /// Models to evaluate; each is reported with its own scoring.
+        #[arg(long = "model", required = true)]
+        models: Vec<PathBuf>,
+        /// How each model compares images and captions: clip (global vs sentence) or sa-clip
+        /// (v vs u), one per model in order (default: sa-clip for all).
+        #[arg(long = "scoring", value_enum)]
+        scorings: Vec<ScoringArg>,
+        /// The labelled test file.
+        #[arg(long)]
+        data: PathBuf,
+        /// Write a PNG with one PCA panel per model.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Evaluate at most this many samples.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
     /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
     /// with colour-object combinations training never sees.
@@ -141,6 +182,28 @@ fn main() -> anyhow::Result<()> {
                 .sum();
             tracing::info!(path = %out.display(), params, "wrote randomly initialised model");
         }
+        Command::Train {
+            data,
+            config,
+            out,
+            resume,
+            device,
+            threads,
+        } => train(
+            &data,
+            config.as_deref(),
+            &out,
+            resume.as_deref(),
+            &device,
+            threads,
+        )?,
+        Command::Eval {
+            models,
+            scorings,
+            data,
+            plot,
+            limit,
+        } => eval(&models, &scorings, &data, plot.as_deref(), limit)?,
         Command::Synth {
             out,
             size,
@@ -214,4 +277,128 @@ fn main() -> anyhow::Result<()> {
 
 fn report_import(out: &std::path::Path, heads: &[String]) {
     tracing::info!(path = %out.display(), initialised = ?heads, "converted; the SA-CLIP heads are untrained");
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScoringArg {
+    Clip,
+    SaClip,
+}
+
+fn device(name: &str) -> anyhow::Result<tch::Device> {
+    match name {
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => Ok(tch::Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(tch::Device::Cuda)
+            .ok_or_else(|| anyhow::anyhow!("--device {other}: expected cpu, cuda or cuda:N")),
+    }
+}
+
+fn train(
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+    out: &std::path::Path,
+    resume: Option<&std::path::Path>,
+    device_name: &str,
+    threads: i32,
+) -> anyhow::Result<()> {
+    use saclip_trainer::train::{TrainConfig, Trainer};
+    if threads > 0 {
+        tch::set_num_threads(threads);
+    }
+    let device = device(device_name)?;
+    let samples = std::sync::Arc::new(saclip_trainer::dataset::read_jsonl(data)?);
+    anyhow::ensure!(!samples.is_empty(), "{}: no samples", data.display());
+    let mut trainer = match resume {
+        Some(dir) => Trainer::resume(dir, samples, device)?,
+        None => {
+            let config: TrainConfig = match config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    serde_yaml::from_str(&text).with_context(|| format!("{}", p.display()))?
+                }
+                None => TrainConfig::default(),
+            };
+            Trainer::new(config, samples, device)?
+        }
+    };
+    let steps = trainer.config.steps;
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps {msg} [{elapsed} < {eta}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_position(trainer.step as u64);
+    let started = std::time::Instant::now();
+    trainer.train(steps, out, &mut |s| {
+        bar.set_position(s.step as u64);
+        bar.set_message(format!("loss {:.4}", s.loss));
+        if s.step % 50 == 0 || s.step == steps {
+            tracing::info!(step = s.step, loss = s.loss, lr = s.lr, "training");
+        }
+    })?;
+    bar.finish_and_clear();
+    let model_path = out.join("model.safetensors");
+    trainer.model.save(&model_path)?;
+    tracing::info!(model = %model_path.display(), steps, seconds = started.elapsed().as_secs(), "trained");
+    Ok(())
+}
+
+fn eval(
+    models: &[PathBuf],
+    scorings: &[ScoringArg],
+    data: &std::path::Path,
+    plot: Option<&std::path::Path>,
+    limit: Option<usize>,
+) -> anyhow::Result<()> {
+    use saclip_trainer::eval::{Scoring, evaluate};
+    let mut samples = saclip_trainer::dataset::read_jsonl(data)?;
+    if let Some(n) = limit {
+        samples.truncate(n);
+    }
+    anyhow::ensure!(
+        samples.iter().all(|s| s.relation.is_some()),
+        "{}: every sample needs a relation label (generated data)",
+        data.display()
+    );
+    let labels: Vec<usize> = samples
+        .iter()
+        .filter_map(|s| s.relation)
+        .filter_map(|r| {
+            saclip_trainer::synth::Relation::ALL
+                .iter()
+                .position(|&x| x == r)
+        })
+        .collect();
+    let mut embeddings = Vec::new();
+    for (i, path) in models.iter().enumerate() {
+        let model = saclip_model::SaClip::load(path, tch::Device::Cpu)
+            .with_context(|| format!("loading {}", path.display()))?;
+        let scoring = match scorings.get(i) {
+            Some(ScoringArg::Clip) => Scoring::Clip,
+            _ => Scoring::SaClip,
+        };
+        let (report, images) = evaluate(&model, &samples, scoring)?;
+        println!(
+            "{}",
+            serde_json::json!({"model": path.display().to_string(), "report": report})
+        );
+        embeddings.push(images);
+    }
+    if let Some(p) = plot {
+        let panels: Vec<(&tch::Tensor, &[usize])> =
+            embeddings.iter().map(|e| (e, labels.as_slice())).collect();
+        saclip_trainer::eval::plot(&panels, p)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
 }

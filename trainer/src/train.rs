@@ -83,7 +83,8 @@ pub struct TrainConfig {
     pub weight_triplet: f64,
     /// Weight of a CLIP in-batch term added to the SA-CLIP objective (0: none).
     pub weight_clip: f64,
-    /// Positives of the inter-sample loss.
+    /// Positives of the inter-sample loss (`threshold: 0.8` or `top-k: 4`).
+    #[serde(with = "serde_yaml::with::singleton_map")]
     pub positives: PositiveRule,
     /// Temperature of the inter-sample loss.
     pub tau: f64,
@@ -128,7 +129,7 @@ impl Default for TrainConfig {
             weight_inter_image: 1.0,
             weight_triplet: 1.0,
             weight_clip: 1.0,
-            positives: PositiveRule::Threshold(0.9),
+            positives: PositiveRule::Threshold(0.8),
             tau: 0.1,
             margin: 0.2,
             lock_image: false,
@@ -159,8 +160,8 @@ pub struct Features {
     pub global: Tensor,
     /// Pool(r_sent) [B, P].
     pub pooled: Tensor,
-    /// r_svo of the captions [B, P], the triplet features that choose positives.
-    pub svo: Tensor,
+    /// The batch's fixed triplet features, which choose the positives.
+    pub triplets: Tensor,
 }
 
 /// Runs the model on a batch (already on the model's device).
@@ -169,18 +170,17 @@ pub fn forward(model: &SaClip, b: &Batch, ablation: Ablation) -> Features {
         let out = model.encode_text(ids);
         let svo = model.svo_feature(&out.states, masks);
         let second = if ablation.svo {
-            svo.shallow_clone()
+            svo
         } else {
             out.embeds.shallow_clone()
         };
         (
             Tensor::cat(&[out.embeds.shallow_clone(), second], -1),
             out.embeds,
-            svo,
         )
     };
-    let (u, pooled, svo) = text(&b.ids, &b.masks);
-    let (u_neg, _, _) = text(&b.neg_ids, &b.neg_masks);
+    let (u, pooled) = text(&b.ids, &b.masks);
+    let (u_neg, _) = text(&b.neg_ids, &b.neg_masks);
     let global = model.encode_image(&b.images);
     let second = if ablation.roi {
         let n = b.subj_rois.size()[0];
@@ -201,7 +201,7 @@ pub fn forward(model: &SaClip, b: &Batch, ablation: Ablation) -> Features {
         u_neg,
         global,
         pooled,
-        svo,
+        triplets: b.triplets.shallow_clone(),
     }
 }
 
@@ -230,7 +230,7 @@ pub fn loss(
                 PositiveRule::Threshold(t) => Positives::Threshold(t),
                 PositiveRule::TopK(k) => Positives::TopK(k),
             };
-            let positives = positive_mask(&f.svo, rule);
+            let positives = positive_mask(&f.triplets, rule);
             add(
                 "inter_text",
                 config.weight_inter_text,
@@ -657,5 +657,22 @@ mod tests {
             vision > 10 && other_changed > 10,
             "{vision} vision, {other_changed} changed"
         );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    #[test]
+    fn the_example_config_documents_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/train-relations.yaml");
+        let text = std::fs::read_to_string(&path).expect("example");
+        let parsed: TrainConfig = serde_yaml::from_str(&text).expect("parses");
+        assert_eq!(parsed, TrainConfig::default());
+        let top_k: TrainConfig = serde_yaml::from_str("positives:\n  top-k: 4\n").expect("parses");
+        assert_eq!(top_k.positives, PositiveRule::TopK(4));
+        let e = serde_yaml::from_str::<TrainConfig>("stpes: 3\n").expect_err("unknown key");
+        assert!(e.to_string().contains("stpes"), "{e}");
     }
 }
