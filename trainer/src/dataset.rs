@@ -59,6 +59,23 @@ pub struct Sample {
     pub relation: Option<Relation>,
 }
 
+impl Sample {
+    /// The caption and its subject, relation and object.
+    pub fn caption_parts(&self) -> (&str, &str, &str, &str) {
+        (&self.caption, &self.subj, &self.rel, &self.obj)
+    }
+
+    /// The negative caption and its subject, relation and object.
+    pub fn negative_parts(&self) -> (&str, &str, &str, &str) {
+        (
+            &self.neg_caption,
+            &self.neg_subj,
+            &self.neg_rel,
+            &self.neg_obj,
+        )
+    }
+}
+
 /// Why a dataset could not be read or a sample not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -99,11 +116,8 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>, DatasetError> {
             message,
         };
         let mut s: Sample = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        for (caption, parts) in [
-            (&s.caption, [&s.subj, &s.rel, &s.obj]),
-            (&s.neg_caption, [&s.neg_subj, &s.neg_rel, &s.neg_obj]),
-        ] {
-            tok.svo_spans(caption, parts[0], parts[1], parts[2])
+        for (caption, subj, rel, obj) in [s.caption_parts(), s.negative_parts()] {
+            tok.svo_spans(caption, subj, rel, obj)
                 .map_err(|e| bad(e.to_string()))?;
         }
         for (name, b) in [("subj_box", s.subj_box), ("obj_box", s.obj_box)] {
@@ -235,32 +249,10 @@ impl Collate {
         };
         let pos: Vec<_> = indices.iter().map(|&i| &samples[i]).collect();
         let (ids, masks) = self
-            .text(
-                &pos.iter()
-                    .map(|s| {
-                        (
-                            s.caption.as_str(),
-                            s.subj.as_str(),
-                            s.rel.as_str(),
-                            s.obj.as_str(),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            .text(&pos.iter().map(|s| s.caption_parts()).collect::<Vec<_>>())
             .map_err(line)?;
         let (neg_ids, neg_masks) = self
-            .text(
-                &pos.iter()
-                    .map(|s| {
-                        (
-                            s.neg_caption.as_str(),
-                            s.neg_subj.as_str(),
-                            s.neg_rel.as_str(),
-                            s.neg_obj.as_str(),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            .text(&pos.iter().map(|s| s.negative_parts()).collect::<Vec<_>>())
             .map_err(line)?;
         let n = indices.len() as i64;
         let triplets: Vec<f32> = pos
