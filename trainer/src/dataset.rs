@@ -154,8 +154,8 @@ pub struct Batch {
     /// Negative caption SVO masks [B, 3, L].
     pub neg_masks: Tensor,
     /// Fixed triplet text features [B, 3 x TRIPLET_BUCKETS]: hashed bags of the CLIP tokens of
-    /// subject, relation and object (relation weighted double), which choose the positives of
-    /// the inter-sample loss.
+    /// subject, relation and object (the relation weighted), which choose the positives of the
+    /// inter-sample loss.
     pub triplets: Tensor,
     /// Indices of the samples in the dataset.
     pub indices: Vec<usize>,
@@ -165,19 +165,23 @@ pub struct Batch {
 pub const TRIPLET_BUCKETS: usize = 256;
 
 /// The triplet features of one sample (see `Batch::triplets`), unit length.
-pub fn triplet_features(tok: &ClipTokenizer, subj: &str, rel: &str, obj: &str) -> Vec<f32> {
+///
+/// Each part's bag is unit length before weighting, so a one-word relation ("behind") counts as
+/// much as a four-word one ("to the left of"); with weight w for the relation and 1 for subject
+/// and object, two samples with the same relation and nothing else shared have cosine
+/// w^2 / (w^2 + 2).
+pub fn triplet_features(tok: &ClipTokenizer, parts: [&str; 3], relation_weight: f32) -> Vec<f32> {
     let mut f = vec![0f32; 3 * TRIPLET_BUCKETS];
-    for (part, (text, weight)) in [(subj, 1.0f32), (rel, 2.0), (obj, 1.0)]
-        .into_iter()
-        .enumerate()
-    {
-        let ids = tok.bpe(text);
-        let norm = (ids.len().max(1) as f32).sqrt();
-        for id in ids {
+    for (part, text) in parts.into_iter().enumerate() {
+        let bag = &mut f[part * TRIPLET_BUCKETS..(part + 1) * TRIPLET_BUCKETS];
+        for id in tok.bpe(text) {
             // Token ids are spread over the buckets by a multiplicative hash.
             let bucket = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56;
-            f[part * TRIPLET_BUCKETS + bucket as usize % TRIPLET_BUCKETS] += weight / norm;
+            bag[bucket as usize % TRIPLET_BUCKETS] += 1.0;
         }
+        let weight = if part == 1 { relation_weight } else { 1.0 };
+        let norm = bag.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        bag.iter_mut().for_each(|v| *v *= weight / norm);
     }
     let len = f.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
     f.iter_mut().for_each(|v| *v /= len);
@@ -190,16 +194,24 @@ pub struct Collate {
     tok: Arc<ClipTokenizer>,
     context: usize,
     image_size: i64,
+    relation_weight: f32,
 }
 
 impl Collate {
-    /// A collator for the model's input sizes.
+    /// A collator for the model's input sizes (triplet features with relation weight 3).
     pub fn new(image_size: i64, context: usize) -> Self {
         Self {
             tok: Arc::new(ClipTokenizer::new(context)),
             context,
             image_size,
+            relation_weight: 3.0,
         }
+    }
+
+    /// The same collator with another relation weight in the triplet features.
+    pub fn with_relation_weight(mut self, weight: f32) -> Self {
+        self.relation_weight = weight;
+        self
     }
 
     fn text(&self, texts: &[(&str, &str, &str, &str)]) -> Result<(Tensor, Tensor), String> {
@@ -257,7 +269,9 @@ impl Collate {
         let n = indices.len() as i64;
         let triplets: Vec<f32> = pos
             .iter()
-            .flat_map(|s| triplet_features(&self.tok, &s.subj, &s.rel, &s.obj))
+            .flat_map(|s| {
+                triplet_features(&self.tok, [&s.subj, &s.rel, &s.obj], self.relation_weight)
+            })
             .collect();
         Ok(Batch {
             triplets: Tensor::from_slice(&triplets).view([n, -1]),
@@ -385,6 +399,37 @@ mod tests {
         assert!(covered(&b.masks) >= 1.0 && covered(&b.neg_masks) >= 1.0);
         // Caption and negative differ only in the relation tokens.
         assert!(!b.ids.equal(&b.neg_ids));
+    }
+
+    #[test]
+    fn triplet_features_weigh_the_relation_whatever_its_length() {
+        let tok = ClipTokenizer::new(77);
+        let cos = |a: [&str; 3], b: [&str; 3]| -> f32 {
+            let (a, b) = (
+                triplet_features(&tok, a, 3.0),
+                triplet_features(&tok, b, 3.0),
+            );
+            a.iter().zip(&b).map(|(x, y)| x * y).sum()
+        };
+        // Same relation, nothing else shared: 9 / 11, for one word as for four.
+        for rel in ["behind", "to the left of", "in front of and left of"] {
+            let c = cos(
+                ["red cube", rel, "blue sphere"],
+                ["green car", rel, "gray cone"],
+            );
+            assert!((c - 9.0 / 11.0).abs() < 1e-5, "{rel}: {c}");
+        }
+        // Another relation with the same objects stays below the 0.8 threshold.
+        let c = cos(
+            ["red cube", "to the left of", "blue sphere"],
+            ["red cube", "to the right of", "blue sphere"],
+        );
+        assert!(c < 0.8, "{c}");
+        let same = cos(
+            ["red cube", "behind", "blue sphere"],
+            ["red cube", "behind", "blue sphere"],
+        );
+        assert!((same - 1.0).abs() < 1e-5);
     }
 
     #[test]

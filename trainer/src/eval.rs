@@ -56,6 +56,7 @@ fn embed(
     model: &SaClip,
     samples: &[Sample],
     scoring: Scoring,
+    ablation: Ablation,
 ) -> Result<(Tensor, Tensor), TrainError> {
     let c = model.config();
     let collate = Collate::new(c.vision.image_size, c.text.max_position_embeddings as usize);
@@ -72,7 +73,7 @@ fn embed(
     tch::no_grad(|| -> Result<(), TrainError> {
         for batch in rx.iter() {
             let b = to_device(&batch?, device, Kind::Float);
-            let f = forward(model, &b, Ablation::default());
+            let f = forward(model, &b, ablation);
             let (img, txt) = match scoring {
                 Scoring::Clip => (f.global, f.pooled),
                 Scoring::SaClip => (f.v, f.u),
@@ -141,11 +142,13 @@ pub fn knn_accuracy(x: &Tensor, labels: &[usize], k: usize) -> f64 {
     right as f64 / labels.len().max(1) as f64
 }
 
-/// Evaluates `model` on `samples` (which must carry relation labels).
+/// Evaluates `model`, trained with the `ablation` switches, on `samples` (which must carry
+/// relation labels).
 pub fn evaluate(
     model: &SaClip,
     samples: &[Sample],
     scoring: Scoring,
+    ablation: Ablation,
 ) -> Result<(Report, Tensor), TrainError> {
     let labels: Vec<usize> = samples
         .iter()
@@ -155,7 +158,7 @@ pub fn evaluate(
                 .unwrap_or(0)
         })
         .collect();
-    let (images, sims) = embed(model, samples, scoring)?;
+    let (images, sims) = embed(model, samples, scoring, ablation)?;
     let predicted: Vec<i64> = Vec::<i64>::try_from(sims.argmax(1, false)).unwrap_or_default();
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut right = 0;
@@ -252,5 +255,57 @@ mod tests {
         let crossed = [0, 1, 0, 1];
         assert!((silhouette(&x, &crossed) + 0.5).abs() < 1e-6);
         assert_eq!(knn_accuracy(&x, &crossed, 1), 0.0);
+    }
+
+    #[test]
+    fn a_report_counts_every_sample_and_follows_the_ablation() {
+        use crate::synth::{SynthOptions, generate};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SynthOptions {
+            out: dir.path().to_path_buf(),
+            size: 48,
+            train: 0,
+            val: 0,
+            test: 24,
+            seed: 2,
+        };
+        generate(&options, &|_| {}).expect("generate");
+        let samples = crate::dataset::read_jsonl(&dir.path().join("test.jsonl")).expect("read");
+        let mut config = saclip_model::SaClipConfig::tiny();
+        config.vision.image_size = 32;
+        config.vision.patch_size = 8;
+        let model = SaClip::new(config, Device::Cpu).expect("model");
+        let (report, images) =
+            evaluate(&model, &samples, Scoring::SaClip, Ablation::default()).expect("eval");
+        assert_eq!(report.samples, 24);
+        // Overall accuracy is the per-relation accuracies weighted by their counts.
+        let mut counts = BTreeMap::new();
+        for s in &samples {
+            let name = serde_json::to_value(s.relation.expect("label")).expect("name");
+            *counts
+                .entry(name.as_str().expect("str").to_string())
+                .or_insert(0.0) += 1.0;
+        }
+        let weighted: f64 = report
+            .per_relation
+            .iter()
+            .map(|(k, acc)| acc * counts[k])
+            .sum::<f64>()
+            / 24.0;
+        assert!((weighted - report.relation_accuracy).abs() < 1e-9);
+        assert_eq!(images.size()[0], 24);
+        // With ROI features off, v is the global embedding twice; with them on it is not.
+        let p = model.config().projection_dim;
+        let halves_equal = |v: &Tensor| {
+            v.narrow(1, 0, p)
+                .allclose(&v.narrow(1, p, p), 1e-6, 1e-6, false)
+        };
+        assert!(!halves_equal(&images));
+        let off = Ablation {
+            roi: false,
+            ..Ablation::default()
+        };
+        let (_, images) = evaluate(&model, &samples, Scoring::SaClip, off).expect("eval");
+        assert!(halves_equal(&images));
     }
 }

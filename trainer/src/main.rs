@@ -47,9 +47,10 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
         /// Training settings (YAML; see config/train-relations.yaml).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         config: Option<PathBuf>,
-        /// Run folder: metrics.jsonl, checkpoints/, and the final model.safetensors.
+        /// Run folder: metrics.jsonl, checkpoints/, train.yaml (the settings used) and the
+        /// final model.safetensors.
         #[arg(long)]
         out: PathBuf,
         /// Continue from a checkpoint folder of an earlier run (its settings are used).
@@ -69,7 +70,9 @@ enum Command {
         #[arg(long = "model", required = true)]
         models: Vec<PathBuf>,
         /// How each model compares images and captions: clip (global vs sentence) or sa-clip
-        /// (v vs u), one per model in order (default: sa-clip for all).
+        /// (v vs u), one per model in order (default: clip for a model trained with the clip
+        /// objective, per the train.yaml beside it, else sa-clip). A model's ablation switches
+        /// are read from that file too.
         #[arg(long = "scoring", value_enum)]
         scorings: Vec<ScoringArg>,
         /// The labelled test file.
@@ -90,16 +93,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Image side in pixels.
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 96)]
         size: u32,
         /// Training samples.
-        #[arg(long, default_value_t = 8000)]
+        #[arg(long, default_value_t = 6000)]
         train: usize,
         /// Validation samples.
-        #[arg(long, default_value_t = 800)]
+        #[arg(long, default_value_t = 400)]
         val: usize,
         /// Test samples.
-        #[arg(long, default_value_t = 1600)]
+        #[arg(long, default_value_t = 1000)]
         test: usize,
         /// Random seed.
         #[arg(long, default_value_t = 0)]
@@ -310,21 +313,20 @@ fn train(
         tch::set_num_threads(threads);
     }
     let device = device(device_name)?;
+    // The settings are checked before the data is read, so a typo fails at once.
+    let config: TrainConfig = match config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            serde_yaml::from_str(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => TrainConfig::default(),
+    };
     let samples = std::sync::Arc::new(saclip_trainer::dataset::read_jsonl(data)?);
     anyhow::ensure!(!samples.is_empty(), "{}: no samples", data.display());
     let mut trainer = match resume {
         Some(dir) => Trainer::resume(dir, samples, device)?,
-        None => {
-            let config: TrainConfig = match config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read {}", p.display()))?;
-                    serde_yaml::from_str(&text).with_context(|| format!("{}", p.display()))?
-                }
-                None => TrainConfig::default(),
-            };
-            Trainer::new(config, samples, device)?
-        }
+        None => Trainer::new(config, samples, device)?,
     };
     let steps = trainer.config.steps;
     let bar = indicatif::ProgressBar::new(steps as u64);
@@ -338,6 +340,11 @@ fn train(
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_position(trainer.step as u64);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Beside the model, so that `eval` knows its objective and ablation switches.
+    let settings = out.join(TRAIN_SETTINGS);
+    std::fs::write(&settings, serde_yaml::to_string(&trainer.config)?)
+        .with_context(|| format!("writing {}", settings.display()))?;
     let started = std::time::Instant::now();
     trainer.train(steps, out, &mut |s| {
         bar.set_position(s.step as u64);
@@ -353,6 +360,24 @@ fn train(
     Ok(())
 }
 
+/// The settings a run was trained with, written beside its model.
+const TRAIN_SETTINGS: &str = "train.yaml";
+
+/// The settings `weights` was trained with, if its run folder has them.
+fn trained_with(
+    weights: &std::path::Path,
+) -> anyhow::Result<Option<saclip_trainer::train::TrainConfig>> {
+    let path = weights.with_file_name(TRAIN_SETTINGS);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(
+        serde_yaml::from_str(&text).with_context(|| format!("{}", path.display()))?,
+    ))
+}
+
 fn eval(
     models: &[PathBuf],
     scorings: &[ScoringArg],
@@ -361,6 +386,7 @@ fn eval(
     limit: Option<usize>,
 ) -> anyhow::Result<()> {
     use saclip_trainer::eval::{Scoring, evaluate};
+    use saclip_trainer::train::Objective;
     let mut samples = saclip_trainer::dataset::read_jsonl(data)?;
     if let Some(n) = limit {
         samples.truncate(n);
@@ -383,11 +409,16 @@ fn eval(
     for (i, path) in models.iter().enumerate() {
         let model = saclip_model::SaClip::load(path, tch::Device::Cpu)
             .with_context(|| format!("loading {}", path.display()))?;
-        let scoring = match scorings.get(i) {
-            Some(ScoringArg::Clip) => Scoring::Clip,
-            _ => Scoring::SaClip,
+        let trained = trained_with(path)?;
+        let scoring = match (scorings.get(i), &trained) {
+            (Some(ScoringArg::Clip), _) => Scoring::Clip,
+            (Some(ScoringArg::SaClip), _) => Scoring::SaClip,
+            (None, Some(t)) if t.objective == Objective::Clip => Scoring::Clip,
+            (None, _) => Scoring::SaClip,
         };
-        let (report, images) = evaluate(&model, &samples, scoring)?;
+        // A model trained without SVO or ROI features is evaluated without them too.
+        let ablation = trained.map(|t| t.ablation).unwrap_or_default();
+        let (report, images) = evaluate(&model, &samples, scoring, ablation)?;
         println!(
             "{}",
             serde_json::json!({"model": path.display().to_string(), "report": report})
@@ -402,3 +433,4 @@ fn eval(
     }
     Ok(())
 }
+

@@ -86,6 +86,8 @@ pub struct TrainConfig {
     /// Positives of the inter-sample loss (`threshold: 0.8` or `top-k: 4`).
     #[serde(with = "serde_yaml::with::singleton_map")]
     pub positives: PositiveRule,
+    /// Weight of the relation against subject and object in the triplet features.
+    pub relation_weight: f64,
     /// Temperature of the inter-sample loss.
     pub tau: f64,
     /// Triplet margin alpha.
@@ -130,6 +132,7 @@ impl Default for TrainConfig {
             weight_triplet: 1.0,
             weight_clip: 1.0,
             positives: PositiveRule::Threshold(0.8),
+            relation_weight: 3.0,
             tau: 0.1,
             margin: 0.2,
             lock_image: false,
@@ -365,7 +368,8 @@ impl Trainer {
             },
         );
         let c = model.config();
-        let collate = Collate::new(c.vision.image_size, c.text.max_position_embeddings as usize);
+        let collate = Collate::new(c.vision.image_size, c.text.max_position_embeddings as usize)
+            .with_relation_weight(config.relation_weight as f32);
         Self {
             config,
             model,
