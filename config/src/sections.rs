@@ -53,7 +53,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            weights: in_project("fixtures/models/tiny-random-untrained.safetensors"),
+            weights: in_project("fixtures/models/sa-clip-relations.safetensors"),
             device: Device::Cpu,
             precision: Precision::Auto,
             threads: 0,

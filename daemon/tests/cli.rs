@@ -264,10 +264,14 @@ fn api_token_from_the_environment_allows_a_non_loopback_listen_address() {
 fn replay_writes_alerts_to_its_sinks_with_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("c.yaml");
-    // Thresholds inside the random model's score range, so that alerts come and go.
+    // The random model, with thresholds inside its score range, so that alerts come and go.
+    let model = root().join("fixtures/models/tiny-random-untrained.safetensors");
     let recs = replay_with_config(
         &cfg,
-        "ingest:\n  sample_fps: 10\nalerts:\n  smoothing: none\n  threshold_on: 0.06\n  threshold_off: 0.05\n  snapshot_dir: snaps\n  sinks:\n    - kind: jsonl\n      path: alerts.jsonl\n",
+        &format!(
+            "model:\n  weights: {}\ningest:\n  sample_fps: 10\nalerts:\n  smoothing: none\n  threshold_on: 0.06\n  threshold_off: 0.05\n  snapshot_dir: snaps\n  sinks:\n    - kind: jsonl\n      path: alerts.jsonl\n",
+            model.display()
+        ),
     );
     let alerts: Vec<&serde_json::Value> = recs.iter().filter(|r| r["type"] == "alert").collect();
     assert!(alerts.len() >= 2, "thresholds must make alerts");

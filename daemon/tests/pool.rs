@@ -213,7 +213,8 @@ fn webhook_down_then_up_gets_every_alert_once_and_scoring_never_waits() {
     let mut config = Config::default();
     config.ingest.sample_fps = 10.0;
     config.metrics.log_interval_s = 0;
-    // Thresholds inside the random model's score range, so that alerts come and go.
+    // The random model, with thresholds inside its score range, so that alerts come and go.
+    config.model.weights = root().join("fixtures/models/tiny-random-untrained.safetensors");
     config.alerts.smoothing = Smoothing::None;
     config.alerts.threshold_on = 0.06;
     config.alerts.threshold_off = 0.05;
