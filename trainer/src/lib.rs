@@ -1,11 +1,16 @@
 //! SA-CLIP trainer: model initialisation and weight import, the generated spatial-relations
-//! world, the dataset format and loader, and the training objectives.
+//! world, the dataset format and loader, the training objectives, training and evaluation,
+//! and the curation of caption data (subject-relation-object extraction).
 
 pub mod dataset;
 pub mod eval;
 pub mod init;
+pub mod lexicon;
 pub mod losses;
+pub mod negatives;
 pub mod optim;
 pub mod pull;
+pub mod svo;
+pub mod svo_gold;
 pub mod synth;
 pub mod train;

@@ -85,6 +85,18 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Extract subject, relation and object from captions, one per line on stdin: one JSON
+    /// object per line on stdout with the parts and their character spans (null where the
+    /// rules find no triplet). With --gold, measure accuracy and speed on a labelled set.
+    Svo {
+        /// A labelled set (JSON lines: caption, subj, rel, obj): print triplet accuracy,
+        /// abstentions and captions per second instead of reading stdin.
+        #[arg(long)]
+        gold: Option<PathBuf>,
+        /// With --gold: also list every caption the extractor got wrong (on stderr).
+        #[arg(long, requires = "gold")]
+        mistakes: bool,
+    },
     /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
     /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
     /// with colour-object combinations training never sees.
@@ -207,6 +219,10 @@ fn main() -> anyhow::Result<()> {
             plot,
             limit,
         } => eval(&models, &scorings, &data, plot.as_deref(), limit)?,
+        Command::Svo { gold, mistakes } => match gold {
+            Some(path) => svo_gold(&path, mistakes)?,
+            None => svo_stdin()?,
+        },
         Command::Synth {
             out,
             size,
@@ -434,3 +450,57 @@ fn eval(
     Ok(())
 }
 
+/// `saclip-train svo`: captions on stdin, one JSON line each on stdout.
+fn svo_stdin() -> anyhow::Result<()> {
+    use saclip_trainer::svo::{SvoLine, extract};
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut n, mut found) = (0usize, 0usize);
+    let started = std::time::Instant::now();
+    for (i, line) in stdin.lines().enumerate() {
+        let line = line.with_context(|| format!("reading caption {} from stdin", i + 1))?;
+        let caption = line.trim_end_matches('\r');
+        let t = extract(caption);
+        found += usize::from(t.is_some());
+        serde_json::to_writer(&mut out, &SvoLine::new(caption, t.as_ref()))?;
+        out.write_all(b"\n").context("writing to stdout")?;
+        n += 1;
+    }
+    out.flush().context("writing to stdout")?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(captions = n, extracted = found, seconds, "svo done");
+    Ok(())
+}
+
+/// `saclip-train svo --gold FILE`: accuracy on a labelled set and single-core speed.
+fn svo_gold(path: &std::path::Path, mistakes: bool) -> anyhow::Result<()> {
+    use saclip_trainer::svo::extract;
+    use saclip_trainer::svo_gold::{read, score};
+    let gold = read(path)?;
+    anyhow::ensure!(!gold.is_empty(), "{}: no captions", path.display());
+    let report = score(&gold);
+    if mistakes {
+        for [caption, want, got] in &report.mistakes {
+            eprintln!("{caption}\n    want {want}\n    got  {got}");
+        }
+    }
+    // Speed: the whole set again and again on this thread for about a second.
+    let started = std::time::Instant::now();
+    let mut done = 0usize;
+    while started.elapsed().as_secs_f64() < 1.0 {
+        for g in &gold {
+            std::hint::black_box(extract(std::hint::black_box(&g.caption)));
+        }
+        done += gold.len();
+    }
+    let per_second = done as f64 / started.elapsed().as_secs_f64();
+    let mut json = serde_json::to_value(&report)?;
+    if let Some(map) = json.as_object_mut() {
+        map.remove("mistakes");
+        map.insert("mistakes".into(), report.mistakes.len().into());
+        map.insert("captions_per_second".into(), per_second.round().into());
+    }
+    println!("{json}");
+    Ok(())
+}

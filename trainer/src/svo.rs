@@ -1,0 +1,811 @@
+//! Rule-based extraction of a caption's subject, relation and object.
+//!
+//! A caption is split into words, each word gets a class from the lexicon and its position,
+//! and one left-to-right pass reads: an optional frame ("a picture of"), the subject noun
+//! phrase, skippable words (auxiliaries, "that", adverbs), the relation (a verb with its
+//! particle or preposition, or a preposition, several words long where the lexicon says so),
+//! and the object noun phrase. A passive ("pushed by two people") swaps the roles so that the
+//! doer is the subject. Whatever does not fit this shape gives no triplet rather than a guess.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::lexicon;
+
+/// A phrase of the caption: its text, head word and character span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phrase {
+    /// The caption's text from `start` to `end`.
+    pub text: String,
+    /// The head word (the noun of a noun phrase; the relation's first word for a relation).
+    pub head: String,
+    /// Character offset of the first character.
+    pub start: usize,
+    /// Character offset one past the last character.
+    pub end: usize,
+    /// Character offset where the phrase starts with its determiners ("two people": at
+    /// "two"); `start` for a relation.
+    pub outer_start: usize,
+}
+
+/// A subject-relation-object triplet found in a caption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Triplet {
+    /// Who or what does it (the agent of a passive).
+    pub subj: Phrase,
+    /// What it does, or where it is.
+    pub rel: Phrase,
+    /// To whom or relative to what.
+    pub obj: Phrase,
+    /// The caption says it in the passive ("a car pushed by people"): subject and object are
+    /// the other way round in the text.
+    pub passive: bool,
+}
+
+/// The word classes the rules read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Det,
+    Aux,
+    Prep,
+    Conj,
+    Skip,
+    Punct,
+    /// Any other word: a noun, an adjective or a verb, told apart by position.
+    Content,
+}
+
+/// A word of the caption with its byte span.
+#[derive(Debug, Clone)]
+struct Word {
+    lower: String,
+    start: usize,
+    end: usize,
+    class: Class,
+}
+
+struct Lexicon {
+    det: HashSet<&'static str>,
+    aux: HashSet<&'static str>,
+    finite: HashSet<&'static str>,
+    prep: HashSet<&'static str>,
+    multi: Vec<Vec<&'static str>>,
+    conj: HashSet<&'static str>,
+    skip: HashSet<&'static str>,
+    relative: HashSet<&'static str>,
+    opener: HashSet<&'static str>,
+    collective: HashSet<&'static str>,
+    part: HashSet<&'static str>,
+    frame: HashSet<&'static str>,
+    third: HashSet<&'static str>,
+    base: HashSet<&'static str>,
+    irregular: HashSet<&'static str>,
+    ing_noun: HashSet<&'static str>,
+    ed_word: HashSet<&'static str>,
+    colour: HashSet<&'static str>,
+    clothing: HashSet<&'static str>,
+}
+
+fn lexicon() -> &'static Lexicon {
+    static LEX: OnceLock<Lexicon> = OnceLock::new();
+    LEX.get_or_init(|| {
+        let set = |words: &[&'static str]| words.iter().copied().collect::<HashSet<_>>();
+        let mut multi: Vec<Vec<&str>> = lexicon::MULTIWORD_PREPOSITIONS
+            .iter()
+            .map(|p| p.split(' ').collect())
+            .collect();
+        // Longest first, so "right in front of" wins over "in front of".
+        multi.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        Lexicon {
+            det: set(lexicon::DETERMINERS),
+            aux: set(lexicon::AUXILIARIES),
+            finite: set(lexicon::FINITE_AUXILIARIES),
+            prep: set(lexicon::PREPOSITIONS),
+            multi,
+            conj: set(lexicon::CONJUNCTIONS),
+            skip: set(lexicon::SKIPPABLE),
+            relative: set(lexicon::RELATIVES),
+            opener: set(lexicon::CLAUSE_OPENERS),
+            collective: set(lexicon::COLLECTIVES),
+            part: set(lexicon::PARTS),
+            frame: set(lexicon::FRAMES),
+            third: set(lexicon::THIRD_PERSON_VERBS),
+            base: set(lexicon::BASE_VERBS),
+            irregular: set(lexicon::IRREGULAR_PARTICIPLES),
+            ing_noun: set(lexicon::ING_NOUNS),
+            ed_word: set(lexicon::ED_WORDS),
+            colour: set(lexicon::COLOURS),
+            clothing: set(lexicon::CLOTHING),
+        }
+    })
+}
+
+/// Splits `caption` into words (letters, digits, inner apostrophes and hyphens) and
+/// punctuation marks, with byte spans.
+fn words(caption: &str) -> Vec<Word> {
+    let lex = lexicon();
+    let mut out = Vec::new();
+    let mut chars = caption.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_alphanumeric() {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                let inner = (d == '\'' || d == '-' || d == '’')
+                    && caption[j + d.len_utf8()..]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_alphanumeric);
+                if d.is_alphanumeric() || inner {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let lower = caption[i..end].to_lowercase().replace('’', "'");
+            let class = classify(lex, &lower);
+            out.push(Word {
+                lower,
+                start: i,
+                end,
+                class,
+            });
+        } else if !c.is_whitespace() {
+            out.push(Word {
+                lower: c.to_string(),
+                start: i,
+                end: i + c.len_utf8(),
+                class: Class::Punct,
+            });
+        }
+    }
+    out
+}
+
+fn classify(lex: &Lexicon, w: &str) -> Class {
+    if lex.det.contains(w) || w.chars().all(|c| c.is_ascii_digit()) {
+        Class::Det
+    } else if lex.aux.contains(w) {
+        Class::Aux
+    } else if lex.prep.contains(w) {
+        Class::Prep
+    } else if lex.conj.contains(w) || lexicon::NEGATIONS.contains(&w) {
+        // Negations end a phrase like conjunctions; the parser refuses them after a subject.
+        Class::Conj
+    } else if lex.skip.contains(w) || (w.len() > 4 && w.ends_with("ly") && w != "family") {
+        Class::Skip
+    } else {
+        Class::Content
+    }
+}
+
+struct Parser<'a> {
+    caption: &'a str,
+    w: Vec<Word>,
+    lex: &'static Lexicon,
+}
+
+/// A noun phrase found at a position: its first content word, its head and where it ends.
+struct NounPhrase {
+    first: usize,
+    head: usize,
+    /// Index of the first word after the phrase.
+    next: usize,
+}
+
+/// A relation found at a position.
+struct Relation {
+    first: usize,
+    last: usize,
+    /// Index of the first word after it.
+    next: usize,
+    passive: bool,
+    verb: bool,
+}
+
+impl Parser<'_> {
+    fn class(&self, i: usize) -> Option<Class> {
+        self.w.get(i).map(|w| w.class)
+    }
+
+    fn is(&self, i: usize, word: &str) -> bool {
+        self.w.get(i).is_some_and(|w| w.lower == word)
+    }
+
+    fn lower(&self, i: usize) -> &str {
+        self.w.get(i).map_or("", |w| w.lower.as_str())
+    }
+
+    /// The multi-word preposition starting at `i`: its length in words.
+    fn multiword(&self, i: usize) -> Option<usize> {
+        self.lex.multi.iter().find_map(|p| {
+            let fits = p.len() <= self.w.len().saturating_sub(i)
+                && p.iter().zip(&self.w[i..]).all(|(a, b)| *a == b.lower);
+            fits.then_some(p.len())
+        })
+    }
+
+    /// Whether the word at `i` opens what a relation can follow with: a determiner, a
+    /// preposition, an adverb or a multi-word preposition.
+    fn opens_complement(&self, i: usize) -> bool {
+        matches!(self.class(i), Some(Class::Det | Class::Prep | Class::Skip))
+            || self.multiword(i).is_some()
+    }
+
+    /// Whether the content word at `i`, after the head of a noun phrase (at `i - 1`), is a
+    /// verb (the relation starts there) rather than another word of the phrase.
+    fn is_verb(&self, i: usize) -> bool {
+        let lex = self.lex;
+        let w = self.lower(i);
+        let next = self.class(i + 1);
+        if w.len() > 4 && w.ends_with("ing") {
+            return !lex.ing_noun.contains(w);
+        }
+        let participle = (w.len() > 3 && w.ends_with("ed") && !lex.ed_word.contains(w))
+            || lex.irregular.contains(w);
+        if participle {
+            // "a snow covered road", "a horse drawn carriage": a participle before a noun
+            // describes it.
+            let before_noun = next == Some(Class::Content)
+                && self.multiword(i + 1).is_none()
+                && !self.is_verb_word(i + 1);
+            return !before_noun;
+        }
+        if lex.third.contains(w) {
+            return next.is_some() && next != Some(Class::Punct) && next != Some(Class::Conj);
+        }
+        // Verbs in the plural present only before what they govern ("two men stand in front
+        // of"); another word in -s straight after a noun and before a determiner is a verb
+        // ("a man performs a trick"), while "train tracks on" stays a plural noun.
+        (lex.base.contains(w) && self.opens_complement(i + 1))
+            || (w.len() > 3
+                && w.ends_with('s')
+                && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+                && i > 0
+                && self.class(i - 1) == Some(Class::Content)
+                && !self.lower(i - 1).ends_with("'s")
+                && next == Some(Class::Det))
+    }
+
+    /// Whether the word at `i` looks like a verb whatever comes before it.
+    fn is_verb_word(&self, i: usize) -> bool {
+        let w = self.lower(i);
+        (w.len() > 4 && w.ends_with("ing") && !self.lex.ing_noun.contains(w))
+            || self.lex.third.contains(w)
+    }
+
+    /// Reads a noun phrase from `i`: determiners, then content words up to the first word that
+    /// cannot belong to it. "group of people" takes the head of its second part.
+    fn noun_phrase(&self, mut i: usize) -> Option<NounPhrase> {
+        while matches!(self.class(i), Some(Class::Det | Class::Skip)) {
+            i += 1;
+        }
+        // "of" after a determiner belongs to a quantity: "one of the dogs", "some of the cars".
+        if i > 0 && self.is(i, "of") && self.class(i - 1) == Some(Class::Det) {
+            return self.noun_phrase(i + 1);
+        }
+        let first = i;
+        let mut head = None;
+        while let Some(word) = self.w.get(i) {
+            if word.class != Class::Content || self.multiword(i).is_some() {
+                break;
+            }
+            if head.is_some() && self.is_verb(i) {
+                break;
+            }
+            head = Some(i);
+            i += 1;
+            // "a red and white bus": colours joined by "and" stay in one phrase.
+            let colours = (first..i).all(|k| self.lex.colour.contains(self.lower(k)));
+            if colours && self.is(i, "and") && self.lex.colour.contains(self.lower(i + 1)) {
+                i += 1;
+            }
+        }
+        let head = head?;
+        let noun = self.lower(head);
+        if self.is(i, "of") && self.multiword(i).is_none() {
+            if self.lex.collective.contains(noun) {
+                // The group's members are the head; the phrase covers both.
+                let inner = self.noun_phrase(i + 1)?;
+                return Some(NounPhrase {
+                    first,
+                    head: inner.head,
+                    next: inner.next,
+                });
+            }
+            // "a vase of flowers": the head stays, the "of" part is skipped.
+            if let Some(inner) = self.noun_phrase(i + 1) {
+                return Some(NounPhrase {
+                    first,
+                    head,
+                    next: inner.next,
+                });
+            }
+        }
+        Some(NounPhrase {
+            first,
+            head,
+            next: i,
+        })
+    }
+
+    /// Skips "and a woman", ", a coat and an umbrella" after a noun phrase: the first of
+    /// coordinated nouns is the one the triplet names.
+    fn skip_coordination(&self, mut i: usize) -> usize {
+        while self.is(i, "and") || self.is(i, ",") {
+            let mut j = i + 1;
+            if self.is(j, "and") {
+                j += 1;
+            }
+            // After a comma only a noun phrase with its determiner: ", wearing a hat," is not
+            // a second noun.
+            if self.is(i, ",") && j == i + 1 && self.class(j) != Some(Class::Det) {
+                break;
+            }
+            match self.noun_phrase(j) {
+                Some(np) if np.next > j && !self.is_verb_word(np.first) => i = np.next,
+                _ => break,
+            }
+        }
+        i
+    }
+
+    /// Reads a relation from `i`: a verb with an optional particle or preposition, or a
+    /// preposition.
+    fn relation(&self, i: usize) -> Option<Relation> {
+        let word = self.w.get(i)?;
+        let plain = |first, last, next| Relation {
+            first,
+            last,
+            next,
+            passive: false,
+            verb: false,
+        };
+        if let Some(n) = self.multiword(i) {
+            return Some(plain(i, i + n - 1, i + n));
+        }
+        match word.class {
+            Class::Prep => Some(plain(i, i, i + 1)),
+            // "has a clock", "have their skis".
+            Class::Aux
+                if matches!(word.lower.as_str(), "has" | "have" | "had")
+                    && self.class(i + 1) == Some(Class::Det) =>
+            {
+                Some(Relation {
+                    verb: true,
+                    ..plain(i, i, i + 1)
+                })
+            }
+            Class::Content if self.is_verb(i) => {
+                let passive =
+                    word.lower.ends_with("ed") || self.lex.irregular.contains(word.lower.as_str());
+                let verb = |last, next, passive| Relation {
+                    first: i,
+                    last,
+                    next,
+                    passive,
+                    verb: true,
+                };
+                if passive && self.is(i + 1, "by") && self.multiword(i + 1).is_none() {
+                    return Some(verb(i, i + 2, true));
+                }
+                // A chain of verbs is one relation: "stands holding", "sits parked next to".
+                let mut v = i;
+                while self.chained_verb(v + 1) {
+                    v += 1;
+                }
+                // Adverbs before a preposition stay in it: "standing alone on".
+                let mut a = v;
+                while self.is_adverb(a + 1) {
+                    a += 1;
+                }
+                let at =
+                    if self.class(a + 1) == Some(Class::Prep) || self.multiword(a + 1).is_some() {
+                        a
+                    } else {
+                        v
+                    };
+                // A particle or preposition joins the verb ("sitting on", "parked behind").
+                if let Some(n) = self.multiword(at + 1) {
+                    return Some(verb(at + n, at + n + 1, false));
+                }
+                if self.class(at + 1) == Some(Class::Prep) {
+                    // Two in a row: "walking up to", "looking out of".
+                    let mut end = if let Some(n) = self.multiword(at + 2) {
+                        at + 1 + n
+                    } else if self.class(at + 2) == Some(Class::Prep) {
+                        at + 2
+                    } else {
+                        at + 1
+                    };
+                    // "reaching to hit a ball": the verb after "to" is part of the relation.
+                    if self.is(end, "to")
+                        && self.class(end + 1) == Some(Class::Content)
+                        && self.class(end + 2) == Some(Class::Det)
+                    {
+                        end += 1;
+                    }
+                    return Some(verb(end, end + 1, false));
+                }
+                Some(verb(v, v + 1, false))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the word at `j` continues a verb just before it: another verb ("stands
+    /// holding a bike", "sits parked next to a street").
+    fn chained_verb(&self, j: usize) -> bool {
+        if self.class(j) != Some(Class::Content) || self.multiword(j).is_some() {
+            return false;
+        }
+        let w = self.lower(j);
+        let ing = w.len() > 4 && w.ends_with("ing") && !self.lex.ing_noun.contains(w);
+        let participle = (w.len() > 3 && w.ends_with("ed") && !self.lex.ed_word.contains(w))
+            || self.lex.irregular.contains(w);
+        (ing && self.opens_complement(j + 1))
+            || (participle
+                && (self.class(j + 1) == Some(Class::Prep) || self.multiword(j + 1).is_some()))
+    }
+
+    /// Whether the word at `j` is an adverb that can sit inside a relation.
+    fn is_adverb(&self, j: usize) -> bool {
+        self.multiword(j).is_none()
+            && (self.class(j) == Some(Class::Skip)
+                || lexicon::RELATION_ADVERBS.contains(&self.lower(j)))
+    }
+
+    /// "on the side of the road": the part noun and its "of" join a prepositional relation.
+    fn fold_part(&self, rel: &Relation, np: &NounPhrase) -> Option<(usize, NounPhrase)> {
+        let of = np.head + 1;
+        if !self.lex.part.contains(self.lower(np.head)) || !self.is(of, "of") || np.first < rel.next
+        {
+            return None;
+        }
+        Some((of, self.noun_phrase(of + 1)?))
+    }
+
+    /// The relation at `i` and its object: (relation, its last word, object).
+    fn relation_and_object(&self, i: usize) -> Option<(Relation, usize, NounPhrase)> {
+        let rel = self.relation(i)?;
+        let obj = self.noun_phrase(rel.next)?;
+        if rel.passive {
+            return Some((rel.last, obj)).map(|(l, o)| (rel, l, o));
+        }
+        match self.fold_part(&rel, &obj) {
+            Some((of, inner)) => Some((rel, of, inner)),
+            None => {
+                let last = rel.last;
+                Some((rel, last, obj))
+            }
+        }
+    }
+
+    /// Skips auxiliaries, adverbs and relative pronouns from `j`.
+    fn skip_to_relation(&self, mut j: usize) -> usize {
+        while matches!(self.class(j), Some(Class::Aux | Class::Skip)) && !self.has_object(j)
+            || self.lex.relative.contains(self.lower(j))
+            || self.lex.skip.contains(self.lower(j))
+        {
+            j += 1;
+        }
+        j
+    }
+
+    /// "has a clock": a form of have with an object is the relation itself.
+    fn has_object(&self, j: usize) -> bool {
+        matches!(self.lower(j), "has" | "have" | "had") && self.class(j + 1) == Some(Class::Det)
+    }
+
+    /// The caption's main verb after the first relation's object (from `from`): one after a
+    /// finite auxiliary ("... is holding"), a verb in the present ("... walks past"), or, when
+    /// the first relation was only a preposition, a verb right after its object ("a woman on a
+    /// motorcycle wearing a bag"). Returns where its relation starts.
+    fn main_verb(&self, from: usize, after_preposition: bool) -> Option<usize> {
+        let mut k = self.skip_coordination(from);
+        if after_preposition {
+            let k = if self.is(k, ",") { k + 1 } else { k };
+            let j = if self.is(k, "being") { k + 1 } else { k };
+            if self.class(j) == Some(Class::Content)
+                && (self.is_verb_word(j) || j > k && self.is_verb(j))
+            {
+                return Some(j);
+            }
+        }
+        while k < self.w.len() {
+            let w = self.lower(k);
+            if self.lex.opener.contains(w) {
+                return None;
+            }
+            if self.lex.finite.contains(w) {
+                let j = self.skip_to_relation(k + 1);
+                if self.has_object(k) {
+                    return Some(k);
+                }
+                if self.class(j) == Some(Class::Content) {
+                    return Some(j);
+                }
+            } else if self.class(k) == Some(Class::Content)
+                && k > 0
+                && self.class(k - 1) == Some(Class::Content)
+                && (self.lex.third.contains(w) || self.lex.base.contains(w))
+                && self.is_verb(k)
+            {
+                return Some(k);
+            }
+            k += 1;
+        }
+        None
+    }
+
+    /// The phrase of words `first..=last` with head `head`; a noun phrase's outer span takes
+    /// in the determiners just before it.
+    fn phrase(&self, first: usize, last: usize, head: usize, noun: bool) -> Phrase {
+        let (s, e) = (self.w[first].start, self.w[last].end);
+        let chars = |b: usize| self.caption[..b].chars().count();
+        let mut outer = first;
+        while noun && outer > 0 && self.class(outer - 1) == Some(Class::Det) {
+            outer -= 1;
+        }
+        Phrase {
+            text: self.caption[s..e].to_string(),
+            head: self.w[head].lower.clone(),
+            start: chars(s),
+            end: chars(e),
+            outer_start: chars(self.w[outer].start),
+        }
+    }
+
+    fn parse(&self) -> Option<Triplet> {
+        let mut i = 0;
+        // "there is ...", "this is ...", "here are ...".
+        if matches!(self.lower(0), "there" | "this" | "here" | "these")
+            && self.class(1) == Some(Class::Aux)
+        {
+            i = 2;
+        }
+        let mut subj = self.noun_phrase(i)?;
+        // "a picture of ...", "a close up of ...": the caption is about what follows.
+        if self.lex.frame.contains(self.lower(subj.head)) {
+            let mut j = subj.head + 1;
+            if self.is(j, "up") {
+                j += 1;
+            }
+            if self.is(j, "of") {
+                subj = self.noun_phrase(j + 1)?;
+            }
+        }
+        // Between subject and relation: "and a woman", "that", "is", "are all".
+        let j = self.skip_to_relation(self.skip_coordination(subj.next));
+        if lexicon::NEGATIONS.contains(&self.lower(j)) || self.is(j, "no") {
+            return None;
+        }
+        let (mut rel, mut rel_last, mut obj) = self.relation_and_object(j)?;
+        // "a man in a red shirt ...": clothing describes the subject; the relation follows.
+        let rel_text = (rel.first..=rel_last)
+            .map(|k| self.lower(k))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if matches!(rel_text.as_str(), "in" | "dressed in" | "dressed as")
+            && self.lex.clothing.contains(self.lower(obj.head))
+        {
+            let mut k = self.skip_coordination(obj.next);
+            if self.is(k, ",") {
+                k += 1;
+            }
+            if let Some(found) = self.relation_and_object(self.skip_to_relation(k)) {
+                (rel, rel_last, obj) = found;
+            }
+        }
+        // The main verb, when another relation came first ("a cop wearing a vest is holding
+        // a sign"); if it has no object the first relation stands.
+        if let Some(k) = self.main_verb(obj.next, !rel.verb)
+            && let Some(found) = self.relation_and_object(k)
+            && found.0.verb
+        {
+            (rel, rel_last, obj) = found;
+        }
+        let subj_p = self.phrase(subj.first, subj.head, subj.head, true);
+        let rel_p = self.phrase(rel.first, rel_last, rel.first, false);
+        let obj_p = self.phrase(obj.first, obj.head, obj.head, true);
+        let passive = rel.passive;
+        Some(if passive {
+            Triplet {
+                subj: obj_p,
+                rel: rel_p,
+                obj: subj_p,
+                passive,
+            }
+        } else {
+            Triplet {
+                subj: subj_p,
+                rel: rel_p,
+                obj: obj_p,
+                passive,
+            }
+        })
+    }
+}
+
+/// The first subject-relation-object triplet of `caption`, or none when the caption does not
+/// have the shape the rules know.
+pub fn extract(caption: &str) -> Option<Triplet> {
+    Parser {
+        caption,
+        w: words(caption),
+        lex: lexicon(),
+    }
+    .parse()
+}
+
+/// One line of `saclip-train svo`: the caption and its triplet's parts with character spans
+/// (all null when nothing was extracted).
+#[derive(Debug, Clone, Serialize)]
+pub struct SvoLine<'a> {
+    /// The caption as read.
+    pub caption: &'a str,
+    /// The subject phrase (without determiners).
+    pub subj: Option<&'a str>,
+    /// Its head noun.
+    pub subj_head: Option<&'a str>,
+    /// Its character span [start, end).
+    pub subj_span: Option<[usize; 2]>,
+    /// The relation phrase.
+    pub rel: Option<&'a str>,
+    /// Its character span.
+    pub rel_span: Option<[usize; 2]>,
+    /// The object phrase.
+    pub obj: Option<&'a str>,
+    /// Its head noun.
+    pub obj_head: Option<&'a str>,
+    /// Its character span.
+    pub obj_span: Option<[usize; 2]>,
+    /// Whether the caption is in the passive (subject and object swapped in the text).
+    pub passive: Option<bool>,
+}
+
+impl<'a> SvoLine<'a> {
+    /// The line for `caption` and what was extracted from it.
+    pub fn new(caption: &'a str, t: Option<&'a Triplet>) -> Self {
+        let span = |p: &Phrase| [p.start, p.end];
+        Self {
+            caption,
+            subj: t.map(|t| t.subj.text.as_str()),
+            subj_head: t.map(|t| t.subj.head.as_str()),
+            subj_span: t.map(|t| span(&t.subj)),
+            rel: t.map(|t| t.rel.text.as_str()),
+            rel_span: t.map(|t| span(&t.rel)),
+            obj: t.map(|t| t.obj.text.as_str()),
+            obj_head: t.map(|t| t.obj.head.as_str()),
+            obj_span: t.map(|t| span(&t.obj)),
+            passive: t.map(|t| t.passive),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heads(caption: &str) -> Option<(String, String, String, bool)> {
+        extract(caption).map(|t| (t.subj.head, t.rel.text, t.obj.head, t.passive))
+    }
+
+    fn t(s: &str, r: &str, o: &str) -> Option<(String, String, String, bool)> {
+        Some((s.into(), r.into(), o.into(), false))
+    }
+
+    #[test]
+    fn verbal_relations() {
+        assert_eq!(heads("a man riding a horse"), t("man", "riding", "horse"));
+        assert_eq!(
+            heads("The truck is towing a car."),
+            t("truck", "towing", "car")
+        );
+        assert_eq!(
+            heads("A woman holding an umbrella"),
+            t("woman", "holding", "umbrella")
+        );
+        assert_eq!(heads("A man rides a horse"), t("man", "rides", "horse"));
+        assert_eq!(
+            heads("Two dogs are playing in the snow"),
+            t("dogs", "playing in", "snow")
+        );
+    }
+
+    #[test]
+    fn passives_put_the_doer_first() {
+        assert_eq!(
+            heads("a car is being pushed by two people"),
+            Some(("people".into(), "pushed".into(), "car".into(), true))
+        );
+        assert_eq!(
+            heads("A cart pulled by a horse"),
+            Some(("horse".into(), "pulled".into(), "cart".into(), true))
+        );
+    }
+
+    #[test]
+    fn spatial_relations_of_several_words() {
+        assert_eq!(
+            heads("A cat sitting on top of a car"),
+            t("cat", "sitting on top of", "car")
+        );
+        assert_eq!(
+            heads("a bus parked behind a truck"),
+            t("bus", "parked behind", "truck")
+        );
+        assert_eq!(heads("A dog next to a bike"), t("dog", "next to", "bike"));
+        assert_eq!(
+            heads("a red car to the left of a blue truck"),
+            t("car", "to the left of", "truck")
+        );
+        assert_eq!(
+            heads("A car parked on the side of the road"),
+            t("car", "parked on the side of", "road")
+        );
+        assert_eq!(
+            heads("a pedestrian in front of a bus"),
+            t("pedestrian", "in front of", "bus")
+        );
+    }
+
+    #[test]
+    fn compound_and_group_heads() {
+        assert_eq!(
+            heads("A red fire hydrant on a sidewalk"),
+            t("hydrant", "on", "sidewalk")
+        );
+        assert_eq!(
+            heads("A police car parked next to a stop sign"),
+            t("car", "parked next to", "sign")
+        );
+        assert_eq!(
+            heads("A group of people walking down the street"),
+            t("people", "walking down", "street")
+        );
+        assert_eq!(
+            heads("A vase of flowers on a table"),
+            t("vase", "on", "table")
+        );
+        assert_eq!(heads("A picture of a cat on a car"), t("cat", "on", "car"));
+        assert_eq!(
+            heads("a building next to a road"),
+            t("building", "next to", "road")
+        );
+    }
+
+    #[test]
+    fn unsure_captions_give_nothing() {
+        for c in [
+            "Two zebras.",
+            "A close up of a pizza",
+            "",
+            "a man not wearing a hat",
+            "Sitting",
+        ] {
+            assert_eq!(heads(c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn spans_are_character_offsets_of_the_texts() {
+        let caption = "An old café owner riding a horse";
+        let t = extract(caption).expect("triplet");
+        for p in [&t.subj, &t.rel, &t.obj] {
+            let text: String = caption
+                .chars()
+                .skip(p.start)
+                .take(p.end - p.start)
+                .collect();
+            assert_eq!(text, p.text);
+        }
+        assert_eq!(
+            (t.subj.text.as_str(), t.subj.head.as_str()),
+            ("old café owner", "owner")
+        );
+        assert_eq!((t.rel.start, t.obj.text.as_str()), (18, "horse"));
+    }
+}

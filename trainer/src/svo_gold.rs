@@ -1,0 +1,155 @@
+//! Measuring the SVO extractor on a labelled set of captions.
+//!
+//! The set is JSON lines: `{"caption", "subj", "rel", "obj", ...}` with the subject and object
+//! head nouns and the relation phrase as the caption writes it (auxiliaries left out, a
+//! passive turned around so the doer is the subject), or null for all three where the caption
+//! has no triplet. Labelling guide: `trainer/tests/data/README.md`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::svo::extract;
+
+/// One labelled caption.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoldLine {
+    /// The caption.
+    pub caption: String,
+    /// The subject's head noun, or none when the caption has no triplet.
+    pub subj: Option<String>,
+    /// The relation phrase.
+    pub rel: Option<String>,
+    /// The object's head noun.
+    pub obj: Option<String>,
+}
+
+/// How the extractor did on a labelled set.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoldReport {
+    /// Captions in the set.
+    pub captions: usize,
+    /// Captions labelled with a triplet.
+    pub with_triplet: usize,
+    /// Of those, the share where subject head, relation and object head are all right.
+    pub triplet_accuracy: f64,
+    /// Of those, the share where the extractor gave no triplet.
+    pub abstained: f64,
+    /// Of the triplets the extractor gave for them, the share all right.
+    pub precision: f64,
+    /// Captions labelled without a triplet for which the extractor gave none.
+    pub none_right: usize,
+    /// Captions labelled without a triplet.
+    pub without_triplet: usize,
+    /// Each caption the extractor got wrong: caption, expected, got.
+    pub mistakes: Vec<[String; 3]>,
+}
+
+/// Why a labelled set could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GoldError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A line is not a labelled caption.
+    #[error("{}:{line}: {message}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Reads a labelled set.
+pub fn read(path: &Path) -> Result<Vec<GoldLine>, GoldError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GoldError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| GoldError::Line {
+            path: path.to_path_buf(),
+            line: n + 1,
+            message,
+        };
+        let g: GoldLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let set = [&g.subj, &g.rel, &g.obj]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if set != 0 && set != 3 {
+            return Err(bad("subj, rel and obj must be all set or all null".into()));
+        }
+        out.push(g);
+    }
+    Ok(out)
+}
+
+fn norm(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Runs the extractor on every caption of `gold` and compares.
+pub fn score(gold: &[GoldLine]) -> GoldReport {
+    let (mut with, mut right, mut abstained, mut given) = (0, 0, 0, 0);
+    let (mut without, mut none_right) = (0, 0);
+    let mut mistakes = Vec::new();
+    for g in gold {
+        let got = extract(&g.caption);
+        let got_text = got.as_ref().map_or("none".to_string(), |t| {
+            format!("{} | {} | {}", t.subj.head, t.rel.text, t.obj.head)
+        });
+        match (&g.subj, &g.rel, &g.obj) {
+            (Some(s), Some(r), Some(o)) => {
+                with += 1;
+                let want = format!("{} | {} | {}", norm(s), norm(r), norm(o));
+                match &got {
+                    None => {
+                        abstained += 1;
+                        mistakes.push([g.caption.clone(), want, got_text]);
+                    }
+                    Some(t) => {
+                        given += 1;
+                        let ok = norm(&t.subj.head) == norm(s)
+                            && norm(&t.rel.text) == norm(r)
+                            && norm(&t.obj.head) == norm(o);
+                        if ok {
+                            right += 1;
+                        } else {
+                            mistakes.push([g.caption.clone(), want, got_text]);
+                        }
+                    }
+                }
+            }
+            _ => {
+                without += 1;
+                if got.is_none() {
+                    none_right += 1;
+                } else {
+                    mistakes.push([g.caption.clone(), "none".into(), got_text]);
+                }
+            }
+        }
+    }
+    let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    GoldReport {
+        captions: gold.len(),
+        with_triplet: with,
+        triplet_accuracy: share(right, with),
+        abstained: share(abstained, with),
+        precision: share(right, given),
+        none_right,
+        without_triplet: without,
+        mistakes,
+    }
+}

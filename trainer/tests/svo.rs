@@ -1,0 +1,111 @@
+//! The SVO extractor on the labelled caption sets, and `saclip-train svo` on stdin.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use saclip_trainer::svo_gold::{read, score};
+
+fn set(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn the_labelled_set_is_extracted_at_least_ninety_percent_right() {
+    let gold = read(&set("svo-gold.jsonl")).expect("labelled set");
+    assert!(gold.len() >= 300, "{} captions", gold.len());
+    let r = score(&gold);
+    assert!(r.triplet_accuracy >= 0.90, "{r:#?}");
+    assert!(r.abstained <= 0.10, "{r:#?}");
+}
+
+#[test]
+fn the_held_out_set_is_extracted_at_least_seventy_five_percent_right() {
+    // Labelled after the first rules were written; measured 79.5% (COCO and Flickr30k 83.5%,
+    // web alt-text 61%) after general fixes. A floor against regressions.
+    let gold = read(&set("svo-heldout.jsonl")).expect("labelled set");
+    assert!(gold.len() >= 150, "{} captions", gold.len());
+    let r = score(&gold);
+    assert!(r.triplet_accuracy >= 0.75, "{r:#?}");
+    assert!(r.abstained <= 0.10, "{r:#?}");
+}
+
+#[test]
+fn the_blind_set_is_extracted_at_least_sixty_five_percent_right() {
+    // Labelled by someone who never saw the rules, and never used to change them: measured
+    // 68.1% with 9.0% abstained. A floor against regressions, not the target (90%).
+    let gold = read(&set("svo-blind.jsonl")).expect("labelled set");
+    assert!(gold.len() >= 200, "{} captions", gold.len());
+    let r = score(&gold);
+    assert!(r.triplet_accuracy >= 0.65, "{:?}", (r.triplet_accuracy, r.abstained));
+    assert!(r.abstained <= 0.10, "{:?}", (r.triplet_accuracy, r.abstained));
+}
+
+#[test]
+fn a_bad_labelled_line_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.jsonl");
+    std::fs::write(
+        &path,
+        "{\"caption\": \"a man riding a horse\", \"subj\": \"man\", \"rel\": \"riding\", \"obj\": \"horse\"}\n{\"caption\": \"x\", \"subj\": \"man\", \"rel\": null, \"obj\": null}\n",
+    )
+    .expect("write");
+    let e = read(&path).expect_err("half a triplet").to_string();
+    assert!(e.contains("g.jsonl:2"), "{e}");
+}
+
+#[test]
+fn svo_reads_stdin_and_writes_parts_with_character_spans() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saclip-train"))
+        .arg("svo")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run saclip-train svo");
+    let captions = "A café owner is being pushed by two people\nTwo zebras.\nA red fire hydrant on the side of the road\n";
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(captions.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let slice = |caption: &str, span: &serde_json::Value| -> String {
+        let (s, e) = (
+            span[0].as_u64().expect("start"),
+            span[1].as_u64().expect("end"),
+        );
+        caption
+            .chars()
+            .skip(s as usize)
+            .take((e - s) as usize)
+            .collect()
+    };
+    let first = &lines[0];
+    let caption = first["caption"].as_str().expect("caption");
+    assert_eq!(first["subj_head"], "people");
+    assert_eq!(first["obj"], "café owner");
+    assert_eq!(first["rel"], "pushed");
+    assert_eq!(first["passive"], true);
+    for part in ["subj", "rel", "obj"] {
+        assert_eq!(slice(caption, &first[format!("{part}_span")]), first[part]);
+    }
+    assert!(
+        lines[1]["subj"].is_null() && lines[1]["rel"].is_null() && lines[1]["obj_span"].is_null()
+    );
+    assert_eq!(lines[2]["rel"], "on the side of");
+    assert_eq!(lines[2]["obj_head"], "road");
+}
