@@ -5,10 +5,11 @@
 //! passive turned around so the doer is the subject), or null for all three where the caption
 //! has no triplet. Labelling guide: `trainer/tests/data/README.md`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::DatasetError;
 use crate::svo::extract;
 
 /// One labelled caption.
@@ -45,27 +46,9 @@ pub struct GoldReport {
     pub mistakes: Vec<[String; 3]>,
 }
 
-/// Why a labelled set could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum GoldError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A line is not a labelled caption.
-    #[error("{}:{line}: {message}", path.display())]
-    Line {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
 /// Reads a labelled set.
-pub fn read(path: &Path) -> Result<Vec<GoldLine>, GoldError> {
-    let text = std::fs::read_to_string(path).map_err(|source| GoldError::Io {
+pub fn read(path: &Path) -> Result<Vec<GoldLine>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -74,7 +57,7 @@ pub fn read(path: &Path) -> Result<Vec<GoldLine>, GoldError> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |message: String| GoldError::Line {
+        let bad = |message: String| DatasetError::Line {
             path: path.to_path_buf(),
             line: n + 1,
             message,

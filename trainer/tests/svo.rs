@@ -12,34 +12,34 @@ fn set(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// Scores a labelled set: (triplet accuracy, share abstained), after checking its size.
+fn measured(name: &str, at_least: usize) -> (f64, f64) {
+    let gold = read(&set(name)).expect("labelled set");
+    assert!(gold.len() >= at_least, "{name}: {} captions", gold.len());
+    let r = score(&gold);
+    (r.triplet_accuracy, r.abstained)
+}
+
 #[test]
 fn the_labelled_set_is_extracted_at_least_ninety_percent_right() {
-    let gold = read(&set("svo-gold.jsonl")).expect("labelled set");
-    assert!(gold.len() >= 300, "{} captions", gold.len());
-    let r = score(&gold);
-    assert!(r.triplet_accuracy >= 0.90, "{r:#?}");
-    assert!(r.abstained <= 0.10, "{r:#?}");
+    // The rules were written against this set: measured 96.8% with 0.3% abstained.
+    let got = measured("svo-gold.jsonl", 300);
+    assert!(got.0 >= 0.90 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
 fn the_held_out_set_is_extracted_at_least_seventy_five_percent_right() {
     // Labelled after the first rules were written; measured 79.5% (COCO and Flickr30k 83.5%,
     // web alt-text 61%) after general fixes. A floor against regressions.
-    let gold = read(&set("svo-heldout.jsonl")).expect("labelled set");
-    assert!(gold.len() >= 150, "{} captions", gold.len());
-    let r = score(&gold);
-    assert!(r.triplet_accuracy >= 0.75, "{r:#?}");
-    assert!(r.abstained <= 0.10, "{r:#?}");
+    let got = measured("svo-heldout.jsonl", 150);
+    assert!(got.0 >= 0.75 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
 fn the_blind_set_is_extracted_at_least_sixty_five_percent_right() {
     // Labelled by someone who never saw the rules, and never used to change them: measured
     // 68.1% with 9.0% abstained. A floor against regressions, not the target (90%).
-    let gold = read(&set("svo-blind.jsonl")).expect("labelled set");
-    assert!(gold.len() >= 200, "{} captions", gold.len());
-    let r = score(&gold);
-    let got = (r.triplet_accuracy, r.abstained);
+    let got = measured("svo-blind.jsonl", 200);
     assert!(got.0 >= 0.65 && got.1 <= 0.10, "{got:?}");
 }
 
