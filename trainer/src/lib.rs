@@ -10,6 +10,7 @@ pub mod losses;
 pub mod negatives;
 pub mod optim;
 pub mod pull;
+pub mod readers;
 pub mod svo;
 pub mod svo_gold;
 pub mod synth;
