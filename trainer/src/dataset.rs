@@ -14,7 +14,9 @@
 //! ```
 //!
 //! `image` is relative to the file's folder (or absolute). `subj`, `rel` and `obj` are words of
-//! the caption in that order, likewise the negative's parts in `neg_caption`. Boxes are pixels
+//! the caption in that order, likewise the negative's parts in `neg_caption`; parts in another
+//! order (a passive) come with their character ranges, `"spans": [[s0, s1], [r0, r1], [o0,
+//! o1]]` (and `neg_spans`). Boxes are pixels
 //! (x1, y1, x2, y2). `relation` (optional) is the configuration label of generated data, used
 //! by evaluation.
 
@@ -22,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, bounded};
-use saclip_model::{ClipTokenizer, box_position, crop_rois, frame_to_tensor, preprocess_image};
+use saclip_model::{
+    ClipTokenizer, SvoSpans, box_position, crop_rois, frame_to_tensor, preprocess_image,
+};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -57,23 +61,69 @@ pub struct Sample {
     /// Configuration label of generated scenes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
+    /// Where subject, relation and object are in the caption, as character ranges
+    /// [start, end); needed when they are not in that order (a passive: "a car pushed by two
+    /// people"), else found by searching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans: Option<[[usize; 2]; 3]>,
+    /// The same for the negative caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neg_spans: Option<[[usize; 2]; 3]>,
 }
+
+/// A caption with its parts: (caption, subject, relation, object, character ranges if given).
+pub type CaptionParts<'a> = (&'a str, &'a str, &'a str, &'a str, Option<[[usize; 2]; 3]>);
 
 impl Sample {
     /// The caption and its subject, relation and object.
-    pub fn caption_parts(&self) -> (&str, &str, &str, &str) {
-        (&self.caption, &self.subj, &self.rel, &self.obj)
+    pub fn caption_parts(&self) -> CaptionParts<'_> {
+        (&self.caption, &self.subj, &self.rel, &self.obj, self.spans)
     }
 
     /// The negative caption and its subject, relation and object.
-    pub fn negative_parts(&self) -> (&str, &str, &str, &str) {
+    pub fn negative_parts(&self) -> CaptionParts<'_> {
         (
             &self.neg_caption,
             &self.neg_subj,
             &self.neg_rel,
             &self.neg_obj,
+            self.neg_spans,
         )
     }
+}
+
+/// The token spans of a caption's parts: at the given character ranges (which must hold the
+/// parts' texts), else found in subject-relation-object order.
+pub fn svo_spans(tok: &ClipTokenizer, parts: CaptionParts<'_>) -> Result<SvoSpans, String> {
+    let (caption, subj, rel, obj, ranges) = parts;
+    let Some(ranges) = ranges else {
+        return tok
+            .svo_spans(caption, subj, rel, obj)
+            .map_err(|e| e.to_string());
+    };
+    let byte = |c: usize| {
+        caption
+            .char_indices()
+            .nth(c)
+            .map_or(caption.len(), |(b, _)| b)
+    };
+    let mut bytes = Vec::with_capacity(3);
+    for ([start, end], (name, text)) in
+        ranges
+            .iter()
+            .zip([("subj", subj), ("rel", rel), ("obj", obj)])
+    {
+        let r = byte(*start)..byte(*end);
+        if caption.get(r.clone()) != Some(text) {
+            return Err(format!(
+                "{name} span [{start}, {end}) of {caption:?} is not {text:?}"
+            ));
+        }
+        bytes.push(r);
+    }
+    let [s, r, o]: [std::ops::Range<usize>; 3] = bytes.try_into().map_err(|_| "three spans")?;
+    tok.svo_spans_at(caption, [s, r, o])
+        .map_err(|e| e.to_string())
 }
 
 /// Why a dataset could not be read or a sample not loaded.
@@ -116,9 +166,8 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>, DatasetError> {
             message,
         };
         let mut s: Sample = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        for (caption, subj, rel, obj) in [s.caption_parts(), s.negative_parts()] {
-            tok.svo_spans(caption, subj, rel, obj)
-                .map_err(|e| bad(e.to_string()))?;
+        for parts in [s.caption_parts(), s.negative_parts()] {
+            svo_spans(&tok, parts).map_err(bad)?;
         }
         for (name, b) in [("subj_box", s.subj_box), ("obj_box", s.obj_box)] {
             if !(b.iter().all(|v| v.is_finite()) && b[0] < b[2] && b[1] < b[3]) {
@@ -214,14 +263,10 @@ impl Collate {
         self
     }
 
-    fn text(&self, texts: &[(&str, &str, &str, &str)]) -> Result<(Tensor, Tensor), String> {
+    fn text(&self, texts: &[CaptionParts<'_>]) -> Result<(Tensor, Tensor), String> {
         let mut masks = Vec::with_capacity(texts.len() * 3 * self.context);
-        for (text, s, r, o) in texts {
-            let spans = self
-                .tok
-                .svo_spans(text, s, r, o)
-                .map_err(|e| e.to_string())?;
-            masks.extend(spans.masks(self.context));
+        for parts in texts {
+            masks.extend(svo_spans(&self.tok, *parts)?.masks(self.context));
         }
         let captions: Vec<&str> = texts.iter().map(|t| t.0).collect();
         let ids = self.tok.encode_batch(&captions);
@@ -430,6 +475,22 @@ mod tests {
             ["red cube", "behind", "blue sphere"],
         );
         assert!((same - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn parts_out_of_order_come_with_their_character_ranges() {
+        let tok = ClipTokenizer::new(77);
+        let caption = "a café car is pushed by two people";
+        // "people" comes after the relation: found only through its range.
+        let ranges = Some([[28, 34], [14, 20], [2, 10]]);
+        let spans =
+            svo_spans(&tok, (caption, "people", "pushed", "café car", ranges)).expect("spans");
+        assert!(spans.subject.start > spans.relation.start);
+        assert!(svo_spans(&tok, (caption, "people", "pushed", "café car", None)).is_err());
+        let wrong = Some([[27, 34], [14, 20], [2, 10]]);
+        let e = svo_spans(&tok, (caption, "people", "pushed", "café car", wrong))
+            .expect_err("off by one");
+        assert!(e.contains("subj span [27, 34)"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! world, the dataset format and loader, the training objectives, training and evaluation,
 //! and the curation of caption data (subject-relation-object extraction).
 
+pub mod curate;
 pub mod dataset;
 pub mod eval;
 pub mod init;
@@ -11,6 +12,7 @@ pub mod negatives;
 pub mod optim;
 pub mod pull;
 pub mod readers;
+pub mod rois;
 pub mod svo;
 pub mod svo_gold;
 pub mod synth;

@@ -97,6 +97,25 @@ enum Command {
         #[arg(long, requires = "gold")]
         mistakes: bool,
     },
+    /// Curate caption datasets into training samples: extract subject-relation-object
+    /// triplets, write opposite-relation negatives, find both boxes (given, or detected and
+    /// matched by noun), drop duplicates; prints what each step kept and dropped.
+    Curate {
+        /// A dataset as KIND:PATH; kinds: coco, cc3m, cc12m, sbu, vg-relationships,
+        /// vg-regions, text. May be given several times.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<String>,
+        /// The folder of the images (file names as the dataset gives them; for URLs, their
+        /// last path segment).
+        #[arg(long)]
+        images: PathBuf,
+        /// The output dataset (JSON lines, the trainer's format).
+        #[arg(long)]
+        out: PathBuf,
+        /// The ONNX detector (default: the daemon's default, models/yolov12n-dynamic.onnx).
+        #[arg(long)]
+        detector: Option<PathBuf>,
+    },
     /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
     /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
     /// with colour-object combinations training never sees.
@@ -219,6 +238,12 @@ fn main() -> anyhow::Result<()> {
             plot,
             limit,
         } => eval(&models, &scorings, &data, plot.as_deref(), limit)?,
+        Command::Curate {
+            inputs,
+            images,
+            out,
+            detector,
+        } => curate(&inputs, &images, &out, detector)?,
         Command::Svo { gold, mistakes } => match gold {
             Some(path) => svo_gold(&path, mistakes)?,
             None => svo_stdin()?,
@@ -502,5 +527,74 @@ fn svo_gold(path: &std::path::Path, mistakes: bool) -> anyhow::Result<()> {
         map.insert("captions_per_second".into(), per_second.round().into());
     }
     println!("{json}");
+    Ok(())
+}
+
+/// `saclip-train curate`.
+fn curate(
+    inputs: &[String],
+    images: &std::path::Path,
+    out: &std::path::Path,
+    detector: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use saclip_trainer::readers::Kind;
+    let mut parsed = Vec::new();
+    for input in inputs {
+        let kinds = || {
+            Kind::NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (kind, path) = input.split_once(':').ok_or_else(|| {
+            anyhow::anyhow!(
+                "--input {input}: expected KIND:PATH, KIND one of {}",
+                kinds()
+            )
+        })?;
+        let kind = Kind::from_name(kind).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--input {input}: unknown kind {kind:?}, expected one of {}",
+                kinds()
+            )
+        })?;
+        parsed.push((kind, PathBuf::from(path)));
+    }
+    anyhow::ensure!(
+        images.is_dir(),
+        "--images {}: not a folder",
+        images.display()
+    );
+    let d = saclip_config::DetectorConfig::default();
+    let options = saclip_detector::YoloOptions {
+        model: detector.unwrap_or(d.model),
+        onnxruntime: d.onnxruntime,
+        input_size: d.input_size,
+        confidence: d.confidence,
+        iou: d.iou,
+        max_detections: d.max_detections,
+        threads: d.threads,
+    };
+    let mut yolo = saclip_detector::YoloDetector::new(&options)
+        .with_context(|| format!("loading the detector {}", options.model.display()))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} captions [{elapsed} < {eta}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let summary =
+        saclip_trainer::curate::curate(&parsed, images, out, &mut yolo, &mut |n, total| {
+            bar.set_length(total as u64);
+            bar.set_position(n as u64);
+        })?;
+    bar.finish_and_clear();
+    tracing::info!(out = %out.display(), kept = summary.kept, read = summary.read, "curated");
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

@@ -399,6 +399,8 @@ fn scene(rng: &mut fastrand::Rng, size: u32, combo_ok: &ComboFilter) -> (RgbImag
             neg_rel: relation.opposite().phrase().into(),
             neg_obj: o_name,
             relation: Some(relation),
+            spans: None,
+            neg_spans: None,
         };
         return (img, sample);
     }
