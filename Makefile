@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DRIVE ?= fixtures/media/vtest-4s.mp4
 
-.PHONY: setup build run test lint fmt bench-encoder bench-pipeline train-relations
+.PHONY: setup build run test lint fmt bench-encoder bench-pipeline bench-svo train-relations
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,10 @@ bench-encoder: setup
 # latency of 4 live RTSP cameras at 10 fps.
 bench-pipeline: setup
 	@bash scripts/bench/pipeline.sh
+
+# Caption parsing speed: saclip-train svo against spaCy's en_core_web_sm on the same captions.
+bench-svo: setup
+	@bash scripts/bench/svo.sh
 
 # The README's training table: SA-CLIP, the CLIP objective and three ablations on the generated
 # spatial-relations world, same data, steps and seed; evaluated on the held-out test split.

@@ -3,7 +3,8 @@
 //! Each record read goes through these steps, and each step counts what it drops:
 //! 1. **duplicates**: the same caption (case and spacing aside) of the same image;
 //! 2. **triplet**: the rule-based extractor must find subject, relation and object;
-//! 3. **negative**: the opposite-relation rewrite must give the inverse triplet;
+//! 3. **negative**: the opposite-relation rewrite must give the inverse triplet (written by a
+//!    language model when one is given and its rewrite passes that check, else by the rules);
 //! 4. **image**: the image must be in the image folder: a file name as the dataset gives it
 //!    (COCO, Visual Genome as `<image_id>.jpg`), or for a URL its last path segment;
 //! 5. **boxes**: Visual Genome gives them; otherwise the detector runs on the image and the
@@ -22,7 +23,8 @@ use saclip_model::ClipTokenizer;
 use serde::Serialize;
 
 use crate::dataset::{Sample, svo_spans};
-use crate::negatives::negative;
+use crate::llm::{LlmClient, fill};
+use crate::negatives::{checked_rewrite, negative};
 use crate::readers::{Kind, ReadError, Record, read};
 use crate::rois::{Missing, choose_boxes};
 use crate::svo::{Phrase, Triplet, extract};
@@ -38,6 +40,8 @@ pub struct Summary {
     pub no_triplet: usize,
     /// Dropped: no opposite-relation negative.
     pub no_negative: usize,
+    /// Negatives written by the language model (checked to be inverses).
+    pub llm_negatives: usize,
     /// Dropped: the image is not in the image folder.
     pub image_missing: usize,
     /// Dropped: the image could not be decoded.
@@ -93,6 +97,7 @@ pub fn curate(
     images: &Path,
     out: &Path,
     detector: &mut dyn Detector,
+    rewrite: Option<(&LlmClient, &str)>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Summary, CurateError> {
     let mut records = Vec::new();
@@ -130,7 +135,20 @@ pub fn curate(
             summary.no_triplet += 1;
             continue;
         };
-        let Some(neg) = negative(&record.caption, &t) else {
+        let asked = rewrite.and_then(|(client, template)| {
+            let prompt = fill(template, &record.caption, &t.subj.text, &t.rel.text, &t.obj.text);
+            match client.ask(&prompt) {
+                Ok(answer) => checked_rewrite(&t, &answer),
+                Err(e) => {
+                    tracing::warn!(origin = %record.origin, error = %e, "no rewrite; the rules write the negative");
+                    None
+                }
+            }
+        });
+        if asked.is_some() {
+            summary.llm_negatives += 1;
+        }
+        let Some(neg) = asked.or_else(|| negative(&record.caption, &t)) else {
             summary.no_negative += 1;
             continue;
         };

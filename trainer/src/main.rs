@@ -97,6 +97,9 @@ enum Command {
         #[arg(long, requires = "gold")]
         mistakes: bool,
     },
+    /// The quality filter of curation: labels from a language model.
+    #[command(subcommand)]
+    Filter(FilterCommand),
     /// Curate caption datasets into training samples: extract subject-relation-object
     /// triplets, write opposite-relation negatives, find both boxes (given, or detected and
     /// matched by noun), drop duplicates; prints what each step kept and dropped.
@@ -115,6 +118,12 @@ enum Command {
         /// The ONNX detector (default: the daemon's default, models/yolov12n-dynamic.onnx).
         #[arg(long)]
         detector: Option<PathBuf>,
+        #[command(flatten)]
+        llm: LlmArgs,
+        /// With --llm-url: the prompt that rewrites a caption into its negative; a rewrite is
+        /// kept only when its triplet is an inverse of the caption's, else the rules write it.
+        #[arg(long, requires = "llm_url")]
+        negative_prompt: Option<PathBuf>,
     },
     /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
     /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
@@ -138,6 +147,53 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+}
+
+/// An OpenAI-compatible chat endpoint.
+#[derive(clap::Args)]
+struct LlmArgs {
+    /// Base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.
+    #[arg(long)]
+    llm_url: Option<String>,
+    /// The model to ask.
+    #[arg(long, default_value = "default")]
+    llm_model: String,
+    /// Seconds to wait for one answer.
+    #[arg(long, default_value_t = 60)]
+    llm_timeout: u64,
+}
+
+impl LlmArgs {
+    /// The client, with the bearer key from $OPENAI_API_KEY if set.
+    fn client(&self) -> Option<saclip_trainer::llm::LlmClient> {
+        let url = self.llm_url.as_deref()?;
+        Some(saclip_trainer::llm::LlmClient::new(
+            url,
+            &self.llm_model,
+            std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            std::time::Duration::from_secs(self.llm_timeout),
+        ))
+    }
+}
+
+#[derive(Subcommand)]
+enum FilterCommand {
+    /// Label (caption, triplet) lines yes / no with a language model, for `filter fit`.
+    Label {
+        /// JSON lines with caption, subj, rel, obj (e.g. `saclip-train svo` output).
+        #[arg(long)]
+        input: PathBuf,
+        /// The labelled lines (caption, subj, rel, obj, ok).
+        #[arg(long)]
+        out: PathBuf,
+        /// The prompt template ({caption}, {subj}, {rel}, {obj}).
+        #[arg(long, default_value = "config/prompts/filter-label.txt")]
+        prompt: PathBuf,
+        #[command(flatten)]
+        llm: LlmArgs,
     },
 }
 
@@ -243,7 +299,35 @@ fn main() -> anyhow::Result<()> {
             images,
             out,
             detector,
-        } => curate(&inputs, &images, &out, detector)?,
+            llm,
+            negative_prompt,
+        } => {
+            let rewrite = match (llm.client(), negative_prompt) {
+                (Some(client), Some(p)) => Some((client, read_prompt(&p)?)),
+                _ => None,
+            };
+            curate(&inputs, &images, &out, detector, rewrite)?
+        }
+        Command::Filter(FilterCommand::Label {
+            input,
+            out,
+            prompt,
+            llm,
+        }) => {
+            let client = llm
+                .client()
+                .ok_or_else(|| anyhow::anyhow!("filter label needs --llm-url"))?;
+            let template = read_prompt(&prompt)?;
+            let bar = progress_bar("lines");
+            let summary =
+                saclip_trainer::labels::label(&client, &template, &input, &out, &mut |n, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(n as u64);
+                })
+                .with_context(|| format!("labelling {}", input.display()))?;
+            bar.finish_and_clear();
+            println!("{}", serde_json::to_string(&summary)?);
+        }
         Command::Svo { gold, mistakes } => match gold {
             Some(path) => svo_gold(&path, mistakes)?,
             None => svo_stdin()?,
@@ -531,11 +615,33 @@ fn svo_gold(path: &std::path::Path, mistakes: bool) -> anyhow::Result<()> {
 }
 
 /// `saclip-train curate`.
+/// A prompt template's text.
+fn read_prompt(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the prompt {}", path.display()))
+}
+
+/// A progress bar on stderr counting `unit`, hidden when stderr is not a terminal.
+fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed}} < {{eta}}]"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
 fn curate(
     inputs: &[String],
     images: &std::path::Path,
     out: &std::path::Path,
     detector: Option<PathBuf>,
+    rewrite: Option<(saclip_trainer::llm::LlmClient, String)>,
 ) -> anyhow::Result<()> {
     use saclip_trainer::readers::Kind;
     let mut parsed = Vec::new();
@@ -578,21 +684,19 @@ fn curate(
     };
     let mut yolo = saclip_detector::YoloDetector::new(&options)
         .with_context(|| format!("loading the detector {}", options.model.display()))?;
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} captions [{elapsed} < {eta}]",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let summary =
-        saclip_trainer::curate::curate(&parsed, images, out, &mut yolo, &mut |n, total| {
+    let bar = progress_bar("captions");
+    let rewrite = rewrite.as_ref().map(|(c, t)| (c, t.as_str()));
+    let summary = saclip_trainer::curate::curate(
+        &parsed,
+        images,
+        out,
+        &mut yolo,
+        rewrite,
+        &mut |n, total| {
             bar.set_length(total as u64);
             bar.set_position(n as u64);
-        })?;
+        },
+    )?;
     bar.finish_and_clear();
     tracing::info!(out = %out.display(), kept = summary.kept, read = summary.read, "curated");
     println!("{}", serde_json::to_string(&summary)?);

@@ -95,6 +95,35 @@ fn recapitalise(original: &str, mut s: String) -> String {
     s
 }
 
+/// Whether `got` is an inverse of `t`: the same two things with the opposite spatial
+/// relation, or the same relation with subject and object swapped.
+pub fn inverse_of(t: &Triplet, got: &Triplet) -> bool {
+    let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    let swapped = same(&got.subj.head, &t.obj.head)
+        && same(&got.obj.head, &t.subj.head)
+        && same(&got.rel.text, &t.rel.text);
+    let opposite = same(&got.subj.head, &t.subj.head)
+        && same(&got.obj.head, &t.obj.head)
+        && opposite_ending(&t.rel.text).is_some_and(|(from, to)| {
+            let stem = t.rel.text.len().checked_sub(from.len());
+            stem.and_then(|n| t.rel.text.get(..n))
+                .is_some_and(|stem| same(&got.rel.text, &format!("{stem}{to}")))
+        });
+    swapped || opposite
+}
+
+/// A negative written by someone else (a language model): kept when its extracted triplet is
+/// an inverse of `t`.
+pub fn checked_rewrite(t: &Triplet, rewrite: &str) -> Option<Negative> {
+    let rewrite = rewrite.trim().trim_matches('"').trim();
+    let got = extract(rewrite)?;
+    inverse_of(t, &got).then(|| Negative {
+        caption: rewrite.to_string(),
+        swapped: got.subj.head != t.subj.head,
+        triplet: got,
+    })
+}
+
 /// The opposite-relation negative of `caption`, whose triplet is `t`.
 pub fn negative(caption: &str, t: &Triplet) -> Option<Negative> {
     if let Some((from, to)) = opposite_ending(&t.rel.text) {
@@ -232,6 +261,17 @@ mod tests {
     }
 
     #[test]
+    fn a_rewrite_is_kept_only_when_it_is_an_inverse() {
+        let t = extract("A man riding a horse").expect("triplet");
+        let n = checked_rewrite(&t, "\"A horse riding a man\"").expect("swapped");
+        assert!(n.swapped);
+        assert!(checked_rewrite(&t, "A man riding a camel").is_none());
+        let t = extract("a bus parked behind a truck").expect("triplet");
+        assert!(checked_rewrite(&t, "a bus parked in front of a truck").is_some());
+        assert!(checked_rewrite(&t, "a bus parked next to a truck").is_none());
+    }
+
+    #[test]
     fn every_negative_is_the_inverse_triplet() {
         for caption in [
             "A man riding a horse",
@@ -243,6 +283,7 @@ mod tests {
         ] {
             let t = extract(caption).expect(caption);
             let n = negative(caption, &t).expect(caption);
+            assert!(inverse_of(&t, &n.triplet), "{caption}");
             if n.swapped {
                 assert_eq!(
                     (&n.triplet.subj.head, &n.triplet.obj.head),
