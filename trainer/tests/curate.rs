@@ -13,19 +13,22 @@ fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
+/// An image folder in `dir` with dog.jpg under each of `names`: a dog, a bicycle and a pickup
+/// truck (which the detector calls a car).
+fn photos(dir: &Path, names: &[&str]) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir(&images).expect("images");
+    for name in names {
+        std::fs::copy(root().join("fixtures/images/dog.jpg"), images.join(name)).expect("copy");
+    }
+    images
+}
+
 #[test]
 fn curate_keeps_what_it_can_box_and_counts_the_rest() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let images = dir.path().join("images");
-    std::fs::create_dir(&images).expect("images");
-    // dog.jpg shows a dog, a bicycle and a pickup truck (detected as a car); Visual Genome's image 1 is the same photo
-    // here, so its given boxes are used as they are.
-    std::fs::copy(
-        root().join("fixtures/images/dog.jpg"),
-        images.join("dog.jpg"),
-    )
-    .expect("copy");
-    std::fs::copy(root().join("fixtures/images/dog.jpg"), images.join("1.jpg")).expect("copy");
+    // Visual Genome's image 1 is the same photo here, so its given boxes are used as they are.
+    let images = photos(dir.path(), &["dog.jpg", "1.jpg"]);
     let coco = dir.path().join("captions.json");
     let captions = [
         "A dog sitting next to a bicycle.",
@@ -282,13 +285,7 @@ fn curate_keeps_a_model_written_negative_only_when_it_is_an_inverse() {
         }
     });
     let dir = tempfile::tempdir().expect("tempdir");
-    let images = dir.path().join("images");
-    std::fs::create_dir(&images).expect("images");
-    std::fs::copy(
-        root().join("fixtures/images/dog.jpg"),
-        images.join("dog.jpg"),
-    )
-    .expect("copy");
+    let images = photos(dir.path(), &["dog.jpg"]);
     let captions = dir.path().join("captions.json");
     let file = serde_json::json!({
         "images": [{"id": 7, "file_name": "dog.jpg"}],
