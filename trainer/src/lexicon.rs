@@ -46,6 +46,7 @@ pub const SKIPPABLE: &[&str] = &[
     "indoors",
     "intently",
     "closely",
+    "full",
 ];
 
 /// One-word prepositions and verb particles.
@@ -148,7 +149,7 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
 /// Conjunctions and relative words that end a phrase.
 pub const CONJUNCTIONS: &[&str] = &[
     "and", "or", "but", "while", "as", "where", "when", "that", "which", "who", "whose", "whom",
-    "so", "because", "though", "although", "if", "than",
+    "so", "because", "though", "although", "if", "than", "whilst",
 ];
 
 /// Relative pronouns skipped between a subject and its relation ("a cat that is sitting").
@@ -216,6 +217,14 @@ pub const COLLECTIVES: &[&str] = &[
     "bits",
     "loads",
     "body",
+    "tons",
+    "ton",
+    "amount",
+    "audience",
+    "sort",
+    "sorts",
+    "heap",
+    "load",
 ];
 
 /// Nouns naming part of the noun after "of"; after a preposition they join the relation
@@ -223,7 +232,9 @@ pub const COLLECTIVES: &[&str] = &[
 pub const PARTS: &[&str] = &[
     "side", "top", "middle", "edge", "front", "back", "bottom", "corner", "center", "centre",
     "end", "rear", "inside", "outside", "surface", "base", "sides", "ends", "left", "right",
-    "foot", "shore", "banks", "bank", "curb", "hood", "roof",
+    "foot", "shore", "banks", "bank", "curb", "hood", "roof", "floor", "seat", "deck", "interior",
+    "window", "door", "wall", "rim", "tip", "steps", "holes", "area", "section", "entrance",
+    "doorway", "lid", "bed",
 ];
 
 /// Words that open a caption about the picture itself ("a picture of ...", "a close up of").
@@ -242,7 +253,6 @@ pub const FRAMES: &[&str] = &[
     "photos",
     "pictures",
     "images",
-    "display",
     "depiction",
     "portrait",
     "painting",
@@ -300,7 +310,6 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "turns",
     "enters",
     "exits",
-    "leaves",
     "overlooks",
     "covers",
     "contains",
@@ -384,6 +393,11 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "sticks",
     "points",
     "faces",
+    "sweeps",
+    "becomes",
+    "grinds",
+    "examines",
+    "heats",
 ];
 
 /// Participles that do not end in -ed.
@@ -583,7 +597,7 @@ pub const BASE_VERBS: &[&str] = &[
     "stroll", "fill", "surround", "face", "approach", "follow", "lead", "chase", "race", "swim",
     "jump", "climb", "hug", "cover", "sleep", "prepare", "serve", "pee", "skate", "ski", "surf",
     "sail", "wander", "crowd", "board", "exit", "enter", "talk", "laugh", "smile", "lean", "relax",
-    "perch", "tow",
+    "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").
@@ -703,3 +717,46 @@ pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "
 
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &["back", "away", "together", "around", "forward", "ahead"];
+
+/// Nouns of time: "a street at night" says when, it is not the caption's relation.
+pub const TIMES: &[&str] = &[
+    "night",
+    "day",
+    "dusk",
+    "dawn",
+    "sunset",
+    "sunrise",
+    "nighttime",
+    "daytime",
+    "noon",
+    "evening",
+    "morning",
+    "afternoon",
+    "twilight",
+    "midnight",
+    "winter",
+    "summer",
+];
+
+/// Words that say where but stand before the real relation ("outside playing with", "out
+/// riding"): skipped when a verb or a preposition follows.
+pub const PLACE_ADVERBS: &[&str] = &[
+    "outside", "inside", "out", "outdoors", "indoors", "together", "there", "here",
+];
+
+/// Phrases before an infinitive whose verb is the relation ("about to throw a frisbee").
+pub const BEFORE_INFINITIVE: &[&str] = &[
+    "about",
+    "trying",
+    "going",
+    "ready",
+    "preparing",
+    "waiting",
+    "getting",
+];
+
+/// Plural nouns without -s: a plural present verb can follow them ("people stand").
+pub const IRREGULAR_PLURALS: &[&str] = &[
+    "people", "men", "women", "children", "police", "cattle", "sheep", "geese", "deer", "fish",
+    "mice", "oxen", "teeth", "feet", "folks", "staff", "crew", "family", "couple",
+];

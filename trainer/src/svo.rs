@@ -253,8 +253,24 @@ impl Parser<'_> {
                 && !self.is_verb_word(i + 1);
             return !before_noun;
         }
+        // An infinitive after "about to", "trying to".
+        if i >= 2 && self.is(i - 1, "to") && lexicon::BEFORE_INFINITIVE.contains(&self.lower(i - 2))
+        {
+            return true;
+        }
         if lex.third.contains(w) {
             return next.is_some() && next != Some(Class::Punct) && next != Some(Class::Conj);
+        }
+        // A verb in the plural present after a plural noun, before what it governs ("two
+        // zebras graze near a fence", "friends huddle together at a bar").
+        if i > 0
+            && self.class(i - 1) == Some(Class::Content)
+            && self.plural(i - 1)
+            && !w.ends_with('s')
+            && w.len() > 2
+            && self.opens_complement(i + 1)
+        {
+            return true;
         }
         // Verbs in the plural present only before what they govern ("two men stand in front
         // of"); another word in -s straight after a noun and before a determiner is a verb
@@ -267,6 +283,15 @@ impl Parser<'_> {
                 && self.class(i - 1) == Some(Class::Content)
                 && !self.lower(i - 1).ends_with("'s")
                 && next == Some(Class::Det))
+    }
+
+    /// Whether the word at `i` is a plural noun.
+    fn plural(&self, i: usize) -> bool {
+        let w = self.lower(i);
+        lexicon::IRREGULAR_PLURALS.contains(&w)
+            || (w.len() > 3
+                && w.ends_with('s')
+                && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e)))
     }
 
     /// Whether the word at `i` looks like a verb whatever comes before it.
@@ -420,12 +445,16 @@ impl Parser<'_> {
                     } else {
                         at + 1
                     };
-                    // "reaching to hit a ball": the verb after "to" is part of the relation.
-                    if self.is(end, "to")
-                        && self.class(end + 1) == Some(Class::Content)
-                        && self.class(end + 2) == Some(Class::Det)
-                    {
-                        end += 1;
+                    // "reaching to hit a ball", "preparing to go on stage": the verb after
+                    // "to", and its preposition, are part of the relation.
+                    if self.is(end, "to") && self.class(end + 1) == Some(Class::Content) {
+                        if self.class(end + 2) == Some(Class::Det) {
+                            end += 1;
+                        } else if self.class(end + 2) == Some(Class::Prep)
+                            && self.multiword(end + 2).is_none()
+                        {
+                            end += 2;
+                        }
                     }
                     return Some(verb(end, end + 1, false));
                 }
@@ -484,14 +513,38 @@ impl Parser<'_> {
     }
 
     /// Skips auxiliaries, adverbs and relative pronouns from `j`.
-    fn skip_to_relation(&self, mut j: usize) -> usize {
-        while matches!(self.class(j), Some(Class::Aux | Class::Skip)) && !self.has_object(j)
-            || self.lex.relative.contains(self.lower(j))
-            || self.lex.skip.contains(self.lower(j))
-        {
-            j += 1;
+    fn skip_to_relation(&self, j: usize) -> usize {
+        self.skip_to_relation_finite(j).0
+    }
+
+    /// As `skip_to_relation`, and whether a finite auxiliary ("is", "are", "has") was skipped:
+    /// the relation after one is the caption's main verb.
+    fn skip_to_relation_finite(&self, mut j: usize) -> (usize, bool) {
+        let mut finite = false;
+        loop {
+            let w = self.lower(j);
+            let next_is_relation = self.class(j + 1) == Some(Class::Prep)
+                || self.multiword(j + 1).is_some()
+                || self.is_verb_word(j + 1);
+            if matches!(self.class(j), Some(Class::Aux | Class::Skip)) && !self.has_object(j)
+                || self.lex.relative.contains(w)
+                || self.lex.skip.contains(w)
+            {
+                finite |= self.lex.finite.contains(w);
+                j += 1;
+            } else if lexicon::PLACE_ADVERBS.contains(&w)
+                && self.multiword(j).is_none()
+                && next_is_relation
+            {
+                // "a person outside near a hydrant", "out riding her bike".
+                j += 1;
+            } else if lexicon::BEFORE_INFINITIVE.contains(&w) && self.is(j + 1, "to") {
+                // "about to throw a frisbee": the infinitive is the relation.
+                j += 2;
+            } else {
+                return (j, finite);
+            }
         }
-        j
     }
 
     /// "has a clock": a form of have with an object is the relation itself.
@@ -530,7 +583,9 @@ impl Parser<'_> {
             } else if self.class(k) == Some(Class::Content)
                 && k > 0
                 && self.class(k - 1) == Some(Class::Content)
-                && (self.lex.third.contains(w) || self.lex.base.contains(w))
+                && (self.lex.third.contains(w)
+                    || self.plural(k - 1) && !["s", "ing", "ed"].iter().any(|e| w.ends_with(e))
+                    || w.ends_with('s') && self.class(k + 1) == Some(Class::Det))
                 && self.is_verb(k)
             {
                 return Some(k);
@@ -577,8 +632,15 @@ impl Parser<'_> {
                 subj = self.noun_phrase(j + 1)?;
             }
         }
+        // "the back of a lady wearing a coat": the part's owner is the subject.
+        if self.lex.part.contains(self.lower(subj.head))
+            && self.is(subj.head + 1, "of")
+            && let Some(owner) = self.noun_phrase(subj.head + 2)
+        {
+            subj = owner;
+        }
         // Between subject and relation: "and a woman", "that", "is", "are all".
-        let j = self.skip_to_relation(self.skip_coordination(subj.next));
+        let (j, finite) = self.skip_to_relation_finite(self.skip_coordination(subj.next));
         if lexicon::NEGATIONS.contains(&self.lower(j)) || self.is(j, "no") {
             return None;
         }
@@ -588,9 +650,12 @@ impl Parser<'_> {
             .map(|k| self.lower(k))
             .collect::<Vec<_>>()
             .join(" ");
-        if matches!(rel_text.as_str(), "in" | "dressed in" | "dressed as")
-            && self.lex.clothing.contains(self.lower(obj.head))
-        {
+        let head = self.lower(obj.head);
+        let describes = matches!(rel_text.as_str(), "in" | "dressed in" | "dressed as")
+            && (self.lex.clothing.contains(head) || self.lex.frame.contains(head))
+            || matches!(rel_text.as_str(), "in" | "at" | "during")
+                && lexicon::TIMES.contains(&head);
+        if describes {
             let mut k = self.skip_coordination(obj.next);
             if self.is(k, ",") {
                 k += 1;
@@ -600,8 +665,20 @@ impl Parser<'_> {
             }
         }
         // The main verb, when another relation came first ("a cop wearing a vest is holding
-        // a sign"); if it has no object the first relation stands.
-        if let Some(k) = self.main_verb(obj.next, !rel.verb)
+        // a sign"); if it has no object the first relation stands. A relation after "is" is
+        // the main one already.
+        // "a guy is in his bedroom showing off his bed": what he does there is the relation.
+        if finite
+            && !rel.verb
+            && self.is_verb_word(obj.next)
+            && let Some(found) = self.relation_and_object(obj.next)
+        {
+            (rel, rel_last, obj) = found;
+        }
+        // After "with" a verb is the object's: "a bathroom with a toilet sitting next to a tub".
+        let after_preposition = !rel.verb && self.lower(rel.first) != "with";
+        if !finite
+            && let Some(k) = self.main_verb(obj.next, after_preposition)
             && let Some(found) = self.relation_and_object(k)
             && found.0.verb
         {
@@ -818,6 +895,63 @@ mod tests {
             "a red and white bus parked behind a car",
             "bus",
             "parked behind",
+            "car",
+            false,
+        ),
+        // Place adverbs, infinitives, parts, times, "with" and a relation after "is".
+        (
+            "There is a person outside near a red fire hydrant",
+            "person",
+            "near",
+            "hydrant",
+            false,
+        ),
+        (
+            "A man about to throw a frisbee in the park",
+            "man",
+            "throw",
+            "frisbee",
+            false,
+        ),
+        (
+            "The back of a lady wearing a blue top",
+            "lady",
+            "wearing",
+            "top",
+            false,
+        ),
+        (
+            "A bathroom with a white toilet sitting next to a tub",
+            "bathroom",
+            "with",
+            "toilet",
+            false,
+        ),
+        (
+            "A surfer is on the water and is waiting for a wave",
+            "surfer",
+            "on",
+            "water",
+            false,
+        ),
+        (
+            "a city street at night with parked cars",
+            "street",
+            "with",
+            "cars",
+            false,
+        ),
+        (
+            "Two zebras graze near a fence",
+            "zebras",
+            "graze near",
+            "fence",
+            false,
+        ),
+        (
+            "A dog sitting on the front seat of a car",
+            "dog",
+            "sitting on the front seat of",
             "car",
             false,
         ),

@@ -22,25 +22,27 @@ fn measured(name: &str, at_least: usize) -> (f64, f64) {
 
 #[test]
 fn the_labelled_set_is_extracted_at_least_ninety_percent_right() {
-    // The rules were written against this set: measured 96.8% with 0.3% abstained.
+    // The rules were written against this set: measured 97.4% with 0.3% abstained.
     let got = measured("svo-gold.jsonl", 300);
     assert!(got.0 >= 0.90 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
-fn the_held_out_set_is_extracted_at_least_seventy_five_percent_right() {
-    // Labelled after the first rules were written; measured 79.5% (COCO and Flickr30k 83.5%,
-    // web alt-text 61%) after general fixes. A floor against regressions.
-    let got = measured("svo-heldout.jsonl", 150);
-    assert!(got.0 >= 0.75 && got.1 <= 0.10, "{got:?}");
+fn the_development_sets_are_extracted_at_least_seventy_five_percent_right() {
+    // Labelled after the first rules; their mistakes guided general fixes: measured 81.4%
+    // (8.3% abstained) and 81.4% (7.1%). Floors against regressions.
+    for name in ["svo-heldout.jsonl", "svo-blind.jsonl"] {
+        let got = measured(name, 150);
+        assert!(got.0 >= 0.75 && got.1 <= 0.10, "{name}: {got:?}");
+    }
 }
 
 #[test]
-fn the_blind_set_is_extracted_at_least_sixty_five_percent_right() {
-    // Labelled by someone who never saw the rules, and never used to change them: measured
-    // 68.1% with 9.0% abstained. A floor against regressions, not the target (90%).
-    let got = measured("svo-blind.jsonl", 200);
-    assert!(got.0 >= 0.65 && got.1 <= 0.10, "{got:?}");
+fn the_blind_set_is_extracted_at_least_seventy_two_percent_right() {
+    // Labelled by someone who never saw the rules, and never read: measured 77.7% with 2.6%
+    // abstained (76.8% before the last round of fixes). A floor, not the target (90%).
+    let got = measured("svo-blind2.jsonl", 200);
+    assert!(got.0 >= 0.72 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
