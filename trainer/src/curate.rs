@@ -163,19 +163,16 @@ pub fn curate(
         let boxes = match given_boxes(record, &t) {
             Some(b) => Ok(b),
             None => {
-                let found = match detections.get(&path) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = detect(detector, &path)?;
-                        detections.insert(path.clone(), d.clone());
-                        d
-                    }
-                };
-                let Some(found) = found else {
+                // Once per image: COCO has five captions of each.
+                if !detections.contains_key(&path) {
+                    let found = detect(detector, &path)?;
+                    detections.insert(path.clone(), found);
+                }
+                let Some(Some(found)) = detections.get(&path) else {
                     summary.image_unreadable += 1;
                     continue;
                 };
-                choose_boxes(&t.subj.text, &t.obj.text, &found)
+                choose_boxes(&t.subj.text, &t.obj.text, found)
             }
         };
         let (subj_box, obj_box) = match boxes {

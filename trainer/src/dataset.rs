@@ -126,6 +126,30 @@ pub fn svo_spans(tok: &ClipTokenizer, parts: CaptionParts<'_>) -> Result<SvoSpan
         .map_err(|e| e.to_string())
 }
 
+/// The values of a JSON-lines file with their line numbers, blank lines skipped; a line that
+/// is not a `T` is an error naming the file and line.
+pub fn json_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<(usize, T)>, DatasetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(line).map_err(|e| DatasetError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push((i + 1, value));
+    }
+    Ok(out)
+}
+
 /// Why a dataset could not be read or a sample not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -149,23 +173,15 @@ pub enum DatasetError {
 
 /// A dataset file's samples, with image paths made absolute.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Sample>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let tok = ClipTokenizer::new(77);
     let mut samples = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for (line, mut s) in json_lines::<Sample>(path)? {
         let bad = |message: String| DatasetError::Line {
             path: path.to_path_buf(),
-            line: i + 1,
+            line,
             message,
         };
-        let mut s: Sample = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         for parts in [s.caption_parts(), s.negative_parts()] {
             svo_spans(&tok, parts).map_err(bad)?;
         }

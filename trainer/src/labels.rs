@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::DatasetError;
+use crate::dataset::{DatasetError, json_lines};
 use crate::llm::{LlmClient, LlmError, fill, yes_no};
 
 /// A caption with its triplet, and whether the triplet is right (labelled data).
@@ -77,22 +77,7 @@ pub fn label(
     out: &Path,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<LabelSummary, LabelError> {
-    let text = std::fs::read_to_string(input).map_err(|source| DatasetError::Read {
-        path: input.to_path_buf(),
-        source,
-    })?;
-    let mut items = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item: Item = serde_json::from_str(line).map_err(|e| DatasetError::Line {
-            path: input.to_path_buf(),
-            line: n + 1,
-            message: e.to_string(),
-        })?;
-        items.push((n + 1, item));
-    }
+    let items = json_lines::<Item>(input)?;
     let write_err = |source| LabelError::Write {
         path: out.to_path_buf(),
         source,

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::DatasetError;
+use crate::dataset::{DatasetError, json_lines};
 use crate::svo::extract;
 
 /// One labelled caption.
@@ -48,27 +48,18 @@ pub struct GoldReport {
 
 /// Reads a labelled set.
 pub fn read(path: &Path) -> Result<Vec<GoldLine>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |message: String| DatasetError::Line {
-            path: path.to_path_buf(),
-            line: n + 1,
-            message,
-        };
-        let g: GoldLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    for (line, g) in json_lines::<GoldLine>(path)? {
         let set = [&g.subj, &g.rel, &g.obj]
             .iter()
             .filter(|p| p.is_some())
             .count();
         if set != 0 && set != 3 {
-            return Err(bad("subj, rel and obj must be all set or all null".into()));
+            return Err(DatasetError::Line {
+                path: path.to_path_buf(),
+                line,
+                message: "subj, rel and obj must be all set or all null".into(),
+            });
         }
         out.push(g);
     }
