@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DRIVE ?= fixtures/media/vtest-4s.mp4
 
-.PHONY: setup build run test lint fmt bench-encoder bench-pipeline bench-svo train-relations
+.PHONY: setup build run test lint fmt bench-encoder bench-pipeline bench-svo train-relations train-filter
 
 setup:
 	@bash scripts/setup.sh
@@ -44,3 +44,8 @@ bench-svo: setup
 # spatial-relations world, same data, steps and seed; evaluated on the held-out test split.
 train-relations: setup
 	@bash scripts/train/relations.sh
+
+# The quality filter: trained on the extractor's triplets of three human-labelled caption sets,
+# scored on the fourth; kept share and precision per threshold.
+train-filter: setup
+	@bash scripts/train/filter.sh

@@ -3,6 +3,7 @@
 //! Each record read goes through these steps, and each step counts what it drops:
 //! 1. **duplicates**: the same caption (case and spacing aside) of the same image;
 //! 2. **triplet**: the rule-based extractor must find subject, relation and object;
+//!    **filtered**: with a quality filter, its score for the triplet must reach the threshold;
 //! 3. **negative**: the opposite-relation rewrite must give the inverse triplet (written by a
 //!    language model when one is given and its rewrite passes that check, else by the rules);
 //! 4. **image**: the image must be in the image folder: a file name as the dataset gives it
@@ -23,6 +24,7 @@ use saclip_model::ClipTokenizer;
 use serde::Serialize;
 
 use crate::dataset::{Sample, svo_spans};
+use crate::filter::{Candidate, QualityFilter};
 use crate::llm::{LlmClient, fill};
 use crate::negatives::{checked_rewrite, negative};
 use crate::readers::{Kind, ReadError, Record, read};
@@ -38,6 +40,8 @@ pub struct Summary {
     pub duplicates: usize,
     /// Dropped: no triplet extracted.
     pub no_triplet: usize,
+    /// Dropped: the quality filter scored the triplet below the threshold.
+    pub filtered: usize,
     /// Dropped: no opposite-relation negative.
     pub no_negative: usize,
     /// Negatives written by the language model (checked to be inverses).
@@ -68,6 +72,9 @@ pub enum CurateError {
     /// An input could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The quality filter failed on a block of records.
+    #[error("scoring triplets with the quality filter (block starting at {origin}): {message}")]
+    Filter { origin: String, message: String },
     /// The detector failed on an image.
     #[error("detecting objects in {}: {message}", path.display())]
     Detect { path: PathBuf, message: String },
@@ -90,24 +97,28 @@ pub fn image_path(images: &Path, image: &str) -> PathBuf {
     images.join(name)
 }
 
+/// Records run through the quality filter together (one encoder batch per block).
+const FILTER_BLOCK: usize = 256;
+
+/// The quality filter and the score a triplet needs to be kept.
+pub type FilterStep<'f, 'e> = (&'f QualityFilter<'e>, f32);
+
 /// Curates the `inputs` into `out`, detecting objects with `detector` where a dataset has no
-/// boxes; `progress` gets the number of records done.
+/// boxes and, with `filter`, dropping triplets the quality filter scores below its threshold;
+/// `progress` gets the number of records done.
 pub fn curate(
     inputs: &[(Kind, PathBuf)],
     images: &Path,
     out: &Path,
     detector: &mut dyn Detector,
     rewrite: Option<(&LlmClient, &str)>,
+    filter: Option<FilterStep>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Summary, CurateError> {
     let mut records = Vec::new();
     for (kind, path) in inputs {
         records.extend(read(*kind, path)?);
     }
-    let mut summary = Summary {
-        read: records.len(),
-        ..Summary::default()
-    };
     let tmp = out.with_extension("jsonl.tmp");
     let write_err = |source| CurateError::Write {
         path: out.to_path_buf(),
@@ -116,29 +127,108 @@ pub fn curate(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write_err)?;
     }
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(write_err)?);
-    let tok = ClipTokenizer::new(77);
+    let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(write_err)?);
+    let mut run = Run {
+        summary: Summary {
+            read: records.len(),
+            ..Summary::default()
+        },
+        images,
+        out,
+        detector,
+        rewrite,
+        file,
+        tok: ClipTokenizer::new(77),
+        detections: HashMap::new(),
+        relations: BTreeMap::new(),
+    };
     let mut seen = HashSet::new();
-    let mut detections: HashMap<PathBuf, Option<Vec<Detection>>> = HashMap::new();
-    let mut relations: BTreeMap<String, usize> = BTreeMap::new();
-    for (n, record) in records.iter().enumerate() {
-        progress(n + 1, records.len());
-        let key = (
-            record.image.clone().unwrap_or_default(),
-            record.caption.to_lowercase(),
-        );
-        if !seen.insert(key) {
-            summary.duplicates += 1;
-            continue;
+    let mut done = 0;
+    for block in records.chunks(FILTER_BLOCK) {
+        let mut found = Vec::with_capacity(block.len());
+        for record in block {
+            let key = (
+                record.image.clone().unwrap_or_default(),
+                record.caption.to_lowercase(),
+            );
+            if !seen.insert(key) {
+                run.summary.duplicates += 1;
+            } else if let Some(t) = extract(&record.caption) {
+                found.push((record, t));
+            } else {
+                run.summary.no_triplet += 1;
+            }
         }
-        let Some(t) = extract(&record.caption) else {
-            summary.no_triplet += 1;
-            continue;
+        let scores = match filter {
+            Some((f, _)) => {
+                let items: Vec<Candidate> = found
+                    .iter()
+                    .map(|(r, t)| Candidate {
+                        caption: &r.caption,
+                        subj: &t.subj.text,
+                        rel: &t.rel.text,
+                        obj: &t.obj.text,
+                    })
+                    .collect();
+                f.scores(&items).map_err(|e| CurateError::Filter {
+                    origin: found
+                        .first()
+                        .map(|(r, _)| r.origin.clone())
+                        .unwrap_or_default(),
+                    message: e.to_string(),
+                })?
+            }
+            None => vec![1.0; found.len()],
         };
-        let asked = rewrite.and_then(|(client, template)| {
+        for ((record, t), score) in found.iter().zip(scores) {
+            if filter.is_some_and(|(_, threshold)| score < threshold) {
+                run.summary.filtered += 1;
+                continue;
+            }
+            run.sample(record, t)?;
+        }
+        done += block.len();
+        progress(done, records.len());
+    }
+    let Run {
+        mut summary,
+        mut file,
+        relations,
+        ..
+    } = run;
+    file.flush().map_err(write_err)?;
+    drop(file);
+    std::fs::rename(&tmp, out).map_err(write_err)?;
+    let mut top: Vec<(String, usize)> = relations.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(10);
+    summary.top_relations = top;
+    Ok(summary)
+}
+
+/// The state of one curation run past the filter.
+struct Run<'a> {
+    summary: Summary,
+    images: &'a Path,
+    out: &'a Path,
+    detector: &'a mut dyn Detector,
+    rewrite: Option<(&'a LlmClient, &'a str)>,
+    file: std::io::BufWriter<std::fs::File>,
+    tok: ClipTokenizer,
+    /// Detections by image, once per image: COCO has five captions of each.
+    detections: HashMap<PathBuf, Option<Vec<Detection>>>,
+    relations: BTreeMap<String, usize>,
+}
+
+impl Run<'_> {
+    /// Negative, image, boxes and tokens for one record with its triplet; writes the sample
+    /// or counts why not.
+    fn sample(&mut self, record: &Record, t: &Triplet) -> Result<(), CurateError> {
+        let summary = &mut self.summary;
+        let asked = self.rewrite.and_then(|(client, template)| {
             let prompt = fill(template, &record.caption, &t.subj.text, &t.rel.text, &t.obj.text);
             match client.ask(&prompt) {
-                Ok(answer) => checked_rewrite(&t, &answer),
+                Ok(answer) => checked_rewrite(t, &answer),
                 Err(e) => {
                     tracing::warn!(origin = %record.origin, error = %e, "no rewrite; the rules write the negative");
                     None
@@ -148,29 +238,28 @@ pub fn curate(
         if asked.is_some() {
             summary.llm_negatives += 1;
         }
-        let Some(neg) = asked.or_else(|| negative(&record.caption, &t)) else {
+        let Some(neg) = asked.or_else(|| negative(&record.caption, t)) else {
             summary.no_negative += 1;
-            continue;
+            return Ok(());
         };
-        let Some(path) = record.image.as_deref().map(|i| image_path(images, i)) else {
+        let Some(path) = record.image.as_deref().map(|i| image_path(self.images, i)) else {
             summary.image_missing += 1;
-            continue;
+            return Ok(());
         };
         if !path.is_file() {
             summary.image_missing += 1;
-            continue;
+            return Ok(());
         }
-        let boxes = match given_boxes(record, &t) {
+        let boxes = match given_boxes(record, t) {
             Some(b) => Ok(b),
             None => {
-                // Once per image: COCO has five captions of each.
-                if !detections.contains_key(&path) {
-                    let found = detect(detector, &path)?;
-                    detections.insert(path.clone(), found);
+                if !self.detections.contains_key(&path) {
+                    let found = detect(self.detector, &path)?;
+                    self.detections.insert(path.clone(), found);
                 }
-                let Some(Some(found)) = detections.get(&path) else {
+                let Some(Some(found)) = self.detections.get(&path) else {
                     summary.image_unreadable += 1;
-                    continue;
+                    return Ok(());
                 };
                 choose_boxes(&t.subj.text, &t.obj.text, found)
             }
@@ -184,7 +273,7 @@ pub fn curate(
                     Missing::NoSubjectBox => &mut summary.no_subject_box,
                     Missing::NoObjectBox => &mut summary.no_object_box,
                 } += 1;
-                continue;
+                return Ok(());
             }
         };
         let image = std::path::absolute(&path).unwrap_or(path);
@@ -201,29 +290,26 @@ pub fn curate(
             neg_rel: neg.triplet.rel.text.clone(),
             neg_obj: neg.triplet.obj.text.clone(),
             relation: None,
-            spans: Some(ranges(&t)),
+            spans: Some(ranges(t)),
             neg_spans: Some(ranges(&neg.triplet)),
         };
-        if svo_spans(&tok, sample.caption_parts()).is_err()
-            || svo_spans(&tok, sample.negative_parts()).is_err()
+        if svo_spans(&self.tok, sample.caption_parts()).is_err()
+            || svo_spans(&self.tok, sample.negative_parts()).is_err()
         {
             summary.too_long += 1;
-            continue;
+            return Ok(());
         }
-        serde_json::to_writer(&mut file, &sample)
+        let write_err = |source| CurateError::Write {
+            path: self.out.to_path_buf(),
+            source,
+        };
+        serde_json::to_writer(&mut self.file, &sample)
             .map_err(|e| write_err(std::io::Error::other(e)))?;
-        file.write_all(b"\n").map_err(write_err)?;
-        *relations.entry(t.rel.text.to_lowercase()).or_default() += 1;
+        self.file.write_all(b"\n").map_err(write_err)?;
+        *self.relations.entry(t.rel.text.to_lowercase()).or_default() += 1;
         summary.kept += 1;
+        Ok(())
     }
-    file.flush().map_err(write_err)?;
-    drop(file);
-    std::fs::rename(&tmp, out).map_err(write_err)?;
-    let mut top: Vec<(String, usize)> = relations.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(10);
-    summary.top_relations = top;
-    Ok(summary)
 }
 
 /// Character ranges of a triplet's subject, relation and object.

@@ -5,6 +5,7 @@
 pub mod curate;
 pub mod dataset;
 pub mod eval;
+pub mod filter;
 pub mod init;
 pub mod labels;
 pub mod lexicon;

@@ -96,8 +96,12 @@ enum Command {
         /// With --gold: also list every caption the extractor got wrong (on stderr).
         #[arg(long, requires = "gold")]
         mistakes: bool,
+        /// With --gold: write the extractor's triplets labelled ok (right) or not, the format
+        /// `filter fit` learns from.
+        #[arg(long, requires = "gold")]
+        label_out: Option<PathBuf>,
     },
-    /// The quality filter of curation: labels from a language model.
+    /// The quality filter of curation: labels from a language model, training, scoring.
     #[command(subcommand)]
     Filter(FilterCommand),
     /// Curate caption datasets into training samples: extract subject-relation-object
@@ -124,6 +128,16 @@ enum Command {
         /// kept only when its triplet is an inverse of the caption's, else the rules write it.
         #[arg(long, requires = "llm_url")]
         negative_prompt: Option<PathBuf>,
+        /// A quality filter from `filter fit`: triplets it scores below --filter-threshold are
+        /// dropped (counted as `filtered`).
+        #[arg(long)]
+        filter: Option<PathBuf>,
+        /// The score a triplet needs to be kept.
+        #[arg(long, default_value_t = 0.5, requires = "filter")]
+        filter_threshold: f32,
+        /// The sentence encoder folder the filter runs on.
+        #[arg(long, default_value = "models/all-minilm-l6-v2")]
+        encoder: PathBuf,
     },
     /// Generate the spatial-relations world: two objects in one of 8 configurations, captions,
     /// boxes and opposite-relation negatives; train / val / test JSON lines, the test split
@@ -194,6 +208,56 @@ enum FilterCommand {
         prompt: PathBuf,
         #[command(flatten)]
         llm: LlmArgs,
+    },
+    /// Train the quality filter on labelled lines (caption, subj, rel, obj, ok): a small
+    /// classifier on frozen MiniLM sentence embeddings; prints its validation report.
+    Fit {
+        /// Labelled JSON lines (from `filter label`, `svo --gold --label-out` or people); may
+        /// be given several times.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// The filter's weights (.safetensors); its report goes beside it as .json.
+        #[arg(long)]
+        out: PathBuf,
+        /// The sentence encoder folder (installed by `make setup`).
+        #[arg(long, default_value = "models/all-minilm-l6-v2")]
+        encoder: PathBuf,
+        /// Full-batch training steps.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Width of the hidden layer.
+        #[arg(long, default_value_t = 64)]
+        hidden: i64,
+        /// Share of the lines held out for the validation report.
+        #[arg(long, default_value_t = 0.2)]
+        val_fraction: f64,
+        /// Seed of the split and the initial weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Wrong lines made from each right training line (another caption word as object or
+        /// subject, the relation a word short or long, the roles swapped); 0 for none.
+        #[arg(long, default_value_t = 0)]
+        corrupt: usize,
+    },
+    /// Score (caption, triplet) lines with a trained filter: writes each line with `p_ok`;
+    /// where the lines carry `ok` labels, prints accuracy, AUC and precision per threshold.
+    Score {
+        /// The filter's weights from `filter fit`.
+        #[arg(long)]
+        filter: PathBuf,
+        /// JSON lines with caption, subj, rel, obj (and optionally ok); lines with a null
+        /// triplet are written with a null score.
+        #[arg(long)]
+        input: PathBuf,
+        /// The scored lines.
+        #[arg(long)]
+        out: PathBuf,
+        /// The sentence encoder folder.
+        #[arg(long, default_value = "models/all-minilm-l6-v2")]
+        encoder: PathBuf,
     },
 }
 
@@ -301,13 +365,44 @@ fn main() -> anyhow::Result<()> {
             detector,
             llm,
             negative_prompt,
+            filter,
+            filter_threshold,
+            encoder,
         } => {
             let rewrite = match (llm.client(), negative_prompt) {
                 (Some(client), Some(p)) => Some((client, read_prompt(&p)?)),
                 _ => None,
             };
-            curate(&inputs, &images, &out, detector, rewrite)?
+            let filter = filter.map(|f| (f, filter_threshold, encoder));
+            curate(&inputs, &images, &out, detector, rewrite, filter)?
         }
+        Command::Filter(FilterCommand::Fit {
+            inputs,
+            out,
+            encoder,
+            steps,
+            lr,
+            hidden,
+            val_fraction,
+            seed,
+            corrupt,
+        }) => {
+            let settings = saclip_trainer::filter::FitSettings {
+                steps,
+                lr,
+                hidden,
+                val_fraction,
+                seed,
+                corrupt,
+            };
+            filter_fit(&inputs, &out, &encoder, settings)?
+        }
+        Command::Filter(FilterCommand::Score {
+            filter,
+            input,
+            out,
+            encoder,
+        }) => filter_score(&filter, &input, &out, &encoder)?,
         Command::Filter(FilterCommand::Label {
             input,
             out,
@@ -328,8 +423,12 @@ fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             println!("{}", serde_json::to_string(&summary)?);
         }
-        Command::Svo { gold, mistakes } => match gold {
-            Some(path) => svo_gold(&path, mistakes)?,
+        Command::Svo {
+            gold,
+            mistakes,
+            label_out,
+        } => match gold {
+            Some(path) => svo_gold(&path, mistakes, label_out.as_deref())?,
             None => svo_stdin()?,
         },
         Command::Synth {
@@ -583,12 +682,31 @@ fn svo_stdin() -> anyhow::Result<()> {
 }
 
 /// `saclip-train svo --gold FILE`: accuracy on a labelled set and single-core speed.
-fn svo_gold(path: &std::path::Path, mistakes: bool) -> anyhow::Result<()> {
+fn svo_gold(
+    path: &std::path::Path,
+    mistakes: bool,
+    label_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     use saclip_trainer::svo::extract;
     use saclip_trainer::svo_gold::{read, score};
     let gold = read(path)?;
     anyhow::ensure!(!gold.is_empty(), "{}: no captions", path.display());
     let report = score(&gold);
+    if let Some(out) = label_out {
+        use std::io::Write;
+        let write = || -> std::io::Result<usize> {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+            let lines = saclip_trainer::svo_gold::labelled(&gold);
+            for line in &lines {
+                serde_json::to_writer(&mut file, line)?;
+                file.write_all(b"\n")?;
+            }
+            file.flush()?;
+            Ok(lines.len())
+        };
+        let n = write().with_context(|| format!("writing {}", out.display()))?;
+        tracing::info!(out = %out.display(), lines = n, "wrote labelled triplets");
+    }
     if mistakes {
         for [caption, want, got] in &report.mistakes {
             eprintln!("{caption}\n    want {want}\n    got  {got}");
@@ -614,7 +732,6 @@ fn svo_gold(path: &std::path::Path, mistakes: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `saclip-train curate`.
 /// A prompt template's text.
 fn read_prompt(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
@@ -642,6 +759,7 @@ fn curate(
     out: &std::path::Path,
     detector: Option<PathBuf>,
     rewrite: Option<(saclip_trainer::llm::LlmClient, String)>,
+    filter: Option<(PathBuf, f32, PathBuf)>,
 ) -> anyhow::Result<()> {
     use saclip_trainer::readers::Kind;
     let mut parsed = Vec::new();
@@ -684,6 +802,22 @@ fn curate(
     };
     let mut yolo = saclip_detector::YoloDetector::new(&options)
         .with_context(|| format!("loading the detector {}", options.model.display()))?;
+    let encoder = match &filter {
+        Some((_, _, dir)) => Some(load_encoder(dir)?),
+        None => None,
+    };
+    let quality = match (&filter, &encoder) {
+        (Some((path, threshold, _)), Some(enc)) => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(threshold),
+                "--filter-threshold {threshold}: must be between 0 and 1"
+            );
+            let f = saclip_trainer::filter::QualityFilter::load(path, enc)
+                .with_context(|| format!("loading the quality filter {}", path.display()))?;
+            Some((f, *threshold))
+        }
+        _ => None,
+    };
     let bar = progress_bar("captions");
     let rewrite = rewrite.as_ref().map(|(c, t)| (c, t.as_str()));
     let summary = saclip_trainer::curate::curate(
@@ -692,6 +826,7 @@ fn curate(
         out,
         &mut yolo,
         rewrite,
+        quality.as_ref().map(|(f, t)| (f, *t)),
         &mut |n, total| {
             bar.set_length(total as u64);
             bar.set_position(n as u64);
@@ -700,5 +835,112 @@ fn curate(
     bar.finish_and_clear();
     tracing::info!(out = %out.display(), kept = summary.kept, read = summary.read, "curated");
     println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+fn load_encoder(dir: &std::path::Path) -> anyhow::Result<saclip_model::SentenceEncoder> {
+    saclip_model::SentenceEncoder::load(dir, tch::Device::Cpu).with_context(|| {
+        format!(
+            "loading the sentence encoder {} (`make setup` installs it)",
+            dir.display()
+        )
+    })
+}
+
+/// `saclip-train filter fit`.
+fn filter_fit(
+    inputs: &[PathBuf],
+    out: &std::path::Path,
+    encoder: &std::path::Path,
+    settings: saclip_trainer::filter::FitSettings,
+) -> anyhow::Result<()> {
+    use saclip_trainer::dataset::json_lines;
+    use saclip_trainer::labels::LabelledTriplet;
+    anyhow::ensure!(
+        (0.0..1.0).contains(&settings.val_fraction),
+        "--val-fraction {}: must be at least 0 and below 1",
+        settings.val_fraction
+    );
+    let mut lines = Vec::new();
+    for input in inputs {
+        lines.extend(
+            json_lines::<LabelledTriplet>(input)?
+                .into_iter()
+                .map(|(_, l)| l),
+        );
+    }
+    let enc = load_encoder(encoder)?;
+    let started = std::time::Instant::now();
+    let filter = saclip_trainer::filter::QualityFilter::fit(&enc, &lines, settings)
+        .context("training the quality filter")?;
+    filter
+        .save(out)
+        .with_context(|| format!("saving the filter to {}", out.display()))?;
+    tracing::info!(out = %out.display(), lines = lines.len(), seconds = started.elapsed().as_secs_f64(), "trained the quality filter");
+    println!("{}", serde_json::to_string(filter.meta())?);
+    Ok(())
+}
+
+/// `saclip-train filter score`.
+fn filter_score(
+    filter: &std::path::Path,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    encoder: &std::path::Path,
+) -> anyhow::Result<()> {
+    use saclip_trainer::dataset::json_lines;
+    use saclip_trainer::filter::{Candidate, QualityFilter, report};
+    use std::io::Write;
+
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Line {
+        caption: String,
+        subj: Option<String>,
+        rel: Option<String>,
+        obj: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ok: Option<bool>,
+        #[serde(default)]
+        p_ok: Option<f32>,
+    }
+    let mut lines: Vec<Line> = json_lines::<Line>(input)?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    let enc = load_encoder(encoder)?;
+    let f = QualityFilter::load(filter, &enc)
+        .with_context(|| format!("loading the quality filter {}", filter.display()))?;
+    let with: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].subj.is_some() && lines[i].rel.is_some() && lines[i].obj.is_some())
+        .collect();
+    let items: Vec<Candidate> = with
+        .iter()
+        .map(|&i| Candidate {
+            caption: &lines[i].caption,
+            subj: lines[i].subj.as_deref().unwrap_or_default(),
+            rel: lines[i].rel.as_deref().unwrap_or_default(),
+            obj: lines[i].obj.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let scores = f.scores(&items)?;
+    for (&i, p) in with.iter().zip(&scores) {
+        lines[i].p_ok = Some(*p);
+    }
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("writing {}", out.display()))?,
+    );
+    for line in &lines {
+        serde_json::to_writer(&mut file, line)?;
+        file.write_all(b"\n")?;
+    }
+    file.flush()
+        .with_context(|| format!("writing {}", out.display()))?;
+    let labels: Option<Vec<bool>> = with.iter().map(|&i| lines[i].ok).collect();
+    let summary = serde_json::json!({
+        "lines": lines.len(),
+        "scored": scores.len(),
+        "report": labels.map(|ok| report(&scores, &ok)),
+    });
+    println!("{summary}");
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetError, json_lines};
-use crate::svo::extract;
+use crate::labels::LabelledTriplet;
+use crate::svo::{Triplet, extract};
 
 /// One labelled caption.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +74,35 @@ fn norm(s: &str) -> String {
         .to_lowercase()
 }
 
+/// Whether `t` has the subject head, relation and object head that `g` is labelled with.
+fn right_for(g: &GoldLine, t: &Triplet) -> bool {
+    match (&g.subj, &g.rel, &g.obj) {
+        (Some(s), Some(r), Some(o)) => {
+            norm(&t.subj.head) == norm(s)
+                && norm(&t.rel.text) == norm(r)
+                && norm(&t.obj.head) == norm(o)
+        }
+        _ => false,
+    }
+}
+
+/// The extractor's triplet for each caption of `gold` where it gives one, labelled ok when it
+/// is right: training lines for the quality filter (`filter fit`) made from human labels.
+pub fn labelled(gold: &[GoldLine]) -> Vec<LabelledTriplet> {
+    gold.iter()
+        .filter_map(|g| {
+            let t = extract(&g.caption)?;
+            Some(LabelledTriplet {
+                caption: g.caption.clone(),
+                ok: right_for(g, &t),
+                subj: t.subj.text,
+                rel: t.rel.text,
+                obj: t.obj.text,
+            })
+        })
+        .collect()
+}
+
 /// Runs the extractor on every caption of `gold` and compares.
 pub fn score(gold: &[GoldLine]) -> GoldReport {
     let (mut with, mut right, mut abstained, mut given) = (0, 0, 0, 0);
@@ -94,10 +124,7 @@ pub fn score(gold: &[GoldLine]) -> GoldReport {
                     }
                     Some(t) => {
                         given += 1;
-                        let ok = norm(&t.subj.head) == norm(s)
-                            && norm(&t.rel.text) == norm(r)
-                            && norm(&t.obj.head) == norm(o);
-                        if ok {
+                        if right_for(g, t) {
                             right += 1;
                         } else {
                             mistakes.push([g.caption.clone(), want, got_text]);
