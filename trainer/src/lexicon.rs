@@ -144,6 +144,7 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
     "off of",
     "in the middle of",
     "along side",
+    "full of",
 ];
 
 /// Conjunctions and relative words that end a phrase.
@@ -207,9 +208,7 @@ pub const COLLECTIVES: &[&str] = &[
     "piece",
     "pieces",
     "kinds",
-    "types",
     "slice",
-    "slices",
     "mess",
     "chunk",
     "chunks",
@@ -234,7 +233,7 @@ pub const PARTS: &[&str] = &[
     "end", "rear", "inside", "outside", "surface", "base", "sides", "ends", "left", "right",
     "foot", "shore", "banks", "bank", "curb", "hood", "roof", "floor", "seat", "deck", "interior",
     "window", "door", "wall", "rim", "tip", "steps", "holes", "area", "section", "entrance",
-    "doorway", "lid", "bed",
+    "doorway", "lid", "bed", "head", "hair",
 ];
 
 /// Words that open a caption about the picture itself ("a picture of ...", "a close up of").
@@ -398,6 +397,25 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "grinds",
     "examines",
     "heats",
+    "dances",
+    "comes",
+    "kneels",
+    "peers",
+    "buys",
+    "enjoys",
+    "ascends",
+    "descends",
+    "jogs",
+    "leaps",
+    "sips",
+    "pours",
+    "sings",
+    "writes",
+    "types",
+    "chews",
+    "pats",
+    "carves",
+    "slices",
 ];
 
 /// Participles that do not end in -ed.
@@ -597,7 +615,9 @@ pub const BASE_VERBS: &[&str] = &[
     "stroll", "fill", "surround", "face", "approach", "follow", "lead", "chase", "race", "swim",
     "jump", "climb", "hug", "cover", "sleep", "prepare", "serve", "pee", "skate", "ski", "surf",
     "sail", "wander", "crowd", "board", "exit", "enter", "talk", "laugh", "smile", "lean", "relax",
-    "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing",
+    "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come", "kneel",
+    "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed", "enjoy",
+    "leap", "sing", "hike", "paddle", "browse", "pick",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").
@@ -716,7 +736,9 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
 
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
-pub const RELATION_ADVERBS: &[&str] = &["back", "away", "together", "around", "forward", "ahead"];
+pub const RELATION_ADVERBS: &[&str] = &[
+    "back", "away", "together", "around", "forward", "ahead", "far",
+];
 
 /// Nouns of time: "a street at night" says when, it is not the caption's relation.
 pub const TIMES: &[&str] = &[
@@ -753,6 +775,54 @@ pub const BEFORE_INFINITIVE: &[&str] = &[
     "preparing",
     "waiting",
     "getting",
+];
+
+/// Describing words before "looking" that make it part of a noun phrase ("an odd looking
+/// toilet", "a delicious looking sandwich").
+pub const BEFORE_LOOKING: &[&str] = &[
+    "odd",
+    "delicious",
+    "funny",
+    "strange",
+    "nice",
+    "good",
+    "weird",
+    "cute",
+    "tasty",
+    "old",
+    "interesting",
+    "healthy",
+    "fancy",
+    "cool",
+    "great",
+    "modern",
+    "sad",
+    "happy",
+    "tired",
+    "serious",
+    "scary",
+    "mean",
+    "tough",
+    "official",
+    "professional",
+    "vintage",
+    "antique",
+    "fresh",
+    "yummy",
+    "appetizing",
+    "unusual",
+    "different",
+    "beautiful",
+    "pretty",
+    "ugly",
+    "dangerous",
+    "futuristic",
+    "colorful",
+    "colourful",
+    "rustic",
+    "messy",
+    "clean",
+    "evil",
 ];
 
 /// Plural nouns without -s: a plural present verb can follow them ("people stand").

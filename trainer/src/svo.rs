@@ -241,7 +241,10 @@ impl Parser<'_> {
         let w = self.lower(i);
         let next = self.class(i + 1);
         if w.len() > 4 && w.ends_with("ing") {
-            return !lex.ing_noun.contains(w);
+            // "people shopping for games": after someone who acts, before what a verb
+            // governs, even a word usually a noun is the verb.
+            return !lex.ing_noun.contains(w)
+                || i > 0 && self.acts(i - 1) && self.opens_complement(i + 1);
         }
         let participle = (w.len() > 3 && w.ends_with("ed") && !lex.ed_word.contains(w))
             || lex.irregular.contains(w);
@@ -260,6 +263,11 @@ impl Parser<'_> {
         }
         if lex.third.contains(w) {
             return next.is_some() && next != Some(Class::Punct) && next != Some(Class::Conj);
+        }
+        // A known verb in the plural present after people or animals: "two people walk black
+        // dogs".
+        if i > 0 && lex.base.contains(w) && self.plural(i - 1) && self.acts(i - 1) {
+            return next.is_some() && next != Some(Class::Punct);
         }
         // A verb in the plural present after a plural noun, before what it governs ("two
         // zebras graze near a fence", "friends huddle together at a bar").
@@ -317,15 +325,33 @@ impl Parser<'_> {
             if word.class != Class::Content || self.multiword(i).is_some() {
                 break;
             }
-            if head.is_some() && self.is_verb(i) {
+            // "an odd looking toilet": "looking" between a describing word and its noun.
+            let describing = self.is(i, "looking")
+                && i > first
+                && lexicon::BEFORE_LOOKING.contains(&self.lower(i - 1))
+                && self.class(i + 1) == Some(Class::Content)
+                && !self.is_verb_word(i + 1);
+            if head.is_some() && !describing && self.is_verb(i) {
                 break;
             }
             head = Some(i);
             i += 1;
             // "a red and white bus": colours joined by "and" stay in one phrase.
-            let colours = (first..i).all(|k| self.lex.colour.contains(self.lower(k)));
-            if colours && self.is(i, "and") && self.lex.colour.contains(self.lower(i + 1)) {
-                i += 1;
+            // "a brown, white and black bird" too.
+            let colours = (first..i)
+                .filter(|&k| !matches!(self.lower(k), "," | "and"))
+                .all(|k| self.lex.colour.contains(self.lower(k)));
+            if colours {
+                let mut j = i;
+                if self.is(j, ",") {
+                    j += 1;
+                }
+                if self.is(j, "and") {
+                    j += 1;
+                }
+                if j > i && self.lex.colour.contains(self.lower(j)) {
+                    i = j;
+                }
             }
         }
         let head = head?;
@@ -403,6 +429,15 @@ impl Parser<'_> {
                     ..plain(i, i, i + 1)
                 })
             }
+            // A verb with nothing of its own gives way to the next: "standing and talking on
+            // a court", "is jumping while juggling knives".
+            Class::Content
+                if self.is_verb(i)
+                    && matches!(self.lower(i + 1), "and" | "while")
+                    && self.is_verb_word(i + 2) =>
+            {
+                self.relation(i + 2)
+            }
             Class::Content if self.is_verb(i) => {
                 let passive =
                     word.lower.ends_with("ed") || self.lex.irregular.contains(word.lower.as_str());
@@ -418,13 +453,37 @@ impl Parser<'_> {
                 }
                 // A chain of verbs is one relation: "stands holding", "sits parked next to".
                 let mut v = i;
-                while self.chained_verb(v + 1) {
-                    v += 1;
+                loop {
+                    while self.chained_verb(v + 1) {
+                        v += 1;
+                    }
+                    // "getting ready to throw", "lining up to buy", "kneels down to peer into":
+                    // the purpose's verb joins the relation.
+                    if matches!(self.lower(v + 1), "ready" | "up" | "down")
+                        && self.is(v + 2, "to")
+                        && self.infinitive(v + 3)
+                    {
+                        v += 3;
+                        continue;
+                    }
+                    break;
                 }
                 // Adverbs before a preposition stay in it: "standing alone on".
                 let mut a = v;
-                while self.is_adverb(a + 1) {
-                    a += 1;
+                loop {
+                    if self.is_adverb(a + 1) {
+                        a += 1;
+                    } else if self.is(a + 1, "side")
+                        && self.is(a + 2, "by")
+                        && self.is(a + 3, "side")
+                    {
+                        // "standing side by side on a field"; with nothing after it the
+                        // relation has no object and the caption none.
+                        a += 3;
+                        v = a;
+                    } else {
+                        break;
+                    }
                 }
                 let at =
                     if self.class(a + 1) == Some(Class::Prep) || self.multiword(a + 1).is_some() {
@@ -479,6 +538,16 @@ impl Parser<'_> {
                 && (self.class(j + 1) == Some(Class::Prep) || self.multiword(j + 1).is_some()))
     }
 
+    /// Whether the word at `j` is a verb's base form after "to": a known verb, or a word before
+    /// what a verb governs ("to peer into", "to catch a frisbee").
+    fn infinitive(&self, j: usize) -> bool {
+        self.class(j) == Some(Class::Content)
+            && self.multiword(j).is_none()
+            && !self.plural(j)
+            && (self.lex.base.contains(self.lower(j))
+                || matches!(self.class(j + 1), Some(Class::Det | Class::Prep)))
+    }
+
     /// Whether the word at `j` is an adverb that can sit inside a relation.
     fn is_adverb(&self, j: usize) -> bool {
         self.multiword(j).is_none()
@@ -521,7 +590,8 @@ impl Parser<'_> {
     /// the relation after one is the caption's main verb.
     fn skip_to_relation_finite(&self, mut j: usize) -> (usize, bool) {
         let mut finite = false;
-        loop {
+        // "a room full of shelves": a multi-word preposition is the relation.
+        while self.multiword(j).is_none() {
             let w = self.lower(j);
             let next_is_relation = self.class(j + 1) == Some(Class::Prep)
                 || self.multiword(j + 1).is_some()
@@ -532,10 +602,7 @@ impl Parser<'_> {
             {
                 finite |= self.lex.finite.contains(w);
                 j += 1;
-            } else if lexicon::PLACE_ADVERBS.contains(&w)
-                && self.multiword(j).is_none()
-                && next_is_relation
-            {
+            } else if lexicon::PLACE_ADVERBS.contains(&w) && next_is_relation {
                 // "a person outside near a hydrant", "out riding her bike".
                 j += 1;
             } else if lexicon::BEFORE_INFINITIVE.contains(&w) && self.is(j + 1, "to") {
@@ -545,6 +612,7 @@ impl Parser<'_> {
                 return (j, finite);
             }
         }
+        (j, finite)
     }
 
     /// "has a clock": a form of have with an object is the relation itself.
@@ -557,16 +625,21 @@ impl Parser<'_> {
     /// the first relation was only a preposition, a verb right after its object ("a woman on a
     /// motorcycle wearing a bag"). Returns where its relation starts.
     fn main_verb(&self, from: usize, after_preposition: bool) -> Option<usize> {
-        let mut k = self.skip_coordination(from);
-        if after_preposition {
+        let k = self.skip_coordination(from);
+        // A finite verb later on wins over a participle right here ("a girl with blond hair
+        // wearing a top is being held by a woman").
+        let right_here = after_preposition.then(|| {
             let k = if self.is(k, ",") { k + 1 } else { k };
             let j = if self.is(k, "being") { k + 1 } else { k };
-            if self.class(j) == Some(Class::Content)
-                && (self.is_verb_word(j) || j > k && self.is_verb(j))
-            {
-                return Some(j);
-            }
-        }
+            (self.class(j) == Some(Class::Content)
+                && (self.is_verb_word(j) || j > k && self.is_verb(j)))
+            .then_some(j)
+        });
+        self.finite_verb(k).or(right_here.flatten())
+    }
+
+    /// A finite verb from `k` on, before any clause opener.
+    fn finite_verb(&self, mut k: usize) -> Option<usize> {
         while k < self.w.len() {
             let w = self.lower(k);
             if self.lex.opener.contains(w) {
@@ -582,6 +655,14 @@ impl Parser<'_> {
                 }
             } else if self.class(k) == Some(Class::Content)
                 && k > 0
+                && self.lex.third.contains(w)
+                && self.is(k - 1, ",")
+                && self.opens_complement(k + 1)
+            {
+                // "a man in a suit, carrying a book, ascends a staircase".
+                return Some(k);
+            } else if self.class(k) == Some(Class::Content)
+                && k > 0
                 && self.class(k - 1) == Some(Class::Content)
                 && (self.lex.third.contains(w)
                     || self.plural(k - 1) && !["s", "ing", "ed"].iter().any(|e| w.ends_with(e))
@@ -593,6 +674,28 @@ impl Parser<'_> {
             k += 1;
         }
         None
+    }
+
+    /// Whether the noun at `i` names a person or an animal.
+    fn acts(&self, i: usize) -> bool {
+        let w = self.lower(i);
+        matches!(w, "animal" | "animals")
+            || crate::rois::class_of(w).is_some_and(|c| {
+                matches!(
+                    c,
+                    "person"
+                        | "bird"
+                        | "cat"
+                        | "dog"
+                        | "horse"
+                        | "sheep"
+                        | "cow"
+                        | "elephant"
+                        | "bear"
+                        | "zebra"
+                        | "giraffe"
+                )
+            })
     }
 
     /// The phrase of words `first..=last` with head `head`; a noun phrase's outer span takes
@@ -657,12 +760,18 @@ impl Parser<'_> {
                 && lexicon::TIMES.contains(&head);
         if describes {
             let mut k = self.skip_coordination(obj.next);
+            // More clothing after commas: "in a white shirt, long blue shorts, playing".
+            while self.is(k, ",")
+                && let Some(more) = self.noun_phrase(k + 1)
+                && self.lex.clothing.contains(self.lower(more.head))
+            {
+                k = self.skip_coordination(more.next);
+            }
             if self.is(k, ",") {
                 k += 1;
             }
-            if let Some(found) = self.relation_and_object(self.skip_to_relation(k)) {
-                (rel, rel_last, obj) = found;
-            }
+            // Clothing alone is no relation ("a boy in a blue shirt").
+            (rel, rel_last, obj) = self.relation_and_object(self.skip_to_relation(k))?;
         }
         // The main verb, when another relation came first ("a cop wearing a vest is holding
         // a sign"); if it has no object the first relation stands. A relation after "is" is
@@ -675,8 +784,10 @@ impl Parser<'_> {
         {
             (rel, rel_last, obj) = found;
         }
-        // After "with" a verb is the object's: "a bathroom with a toilet sitting next to a tub".
-        let after_preposition = !rel.verb && self.lower(rel.first) != "with";
+        // After "with" a verb is the object's ("a bathroom with a toilet sitting next to a
+        // tub"), unless the subject is one that acts ("an animal with horns jumping in a field").
+        let after_preposition =
+            !rel.verb && (self.lower(rel.first) != "with" || self.acts(subj.head));
         if !finite
             && let Some(k) = self.main_verb(obj.next, after_preposition)
             && let Some(found) = self.relation_and_object(k)
@@ -961,6 +1072,88 @@ mod tests {
         ("", "", "", "", false),
         ("a man not wearing a hat", "", "", "", false),
         ("Sitting", "", "", "", false),
+        // Purpose, coordinated verbs, "side by side", "full of", describing words.
+        (
+            "a chef getting ready to slice a tomato",
+            "chef",
+            "getting ready to slice",
+            "tomato",
+            false,
+        ),
+        (
+            "two dogs running and playing in the snow",
+            "dogs",
+            "playing in",
+            "snow",
+            false,
+        ),
+        (
+            "a boy is sitting while reading a book",
+            "boy",
+            "reading",
+            "book",
+            false,
+        ),
+        (
+            "two cats sitting side by side on a bench",
+            "cats",
+            "sitting side by side on",
+            "bench",
+            false,
+        ),
+        ("two cats sitting side by side", "", "", "", false),
+        ("a bowl full of apples", "bowl", "full of", "apples", false),
+        (
+            "an odd looking car parked on the street",
+            "car",
+            "parked on",
+            "street",
+            false,
+        ),
+        (
+            "a brown, white and black cat on a sofa",
+            "cat",
+            "on",
+            "sofa",
+            false,
+        ),
+        ("a woman in a red dress", "", "", "", false),
+        (
+            "a man in a suit, carrying a bag, crosses the street",
+            "man",
+            "crosses",
+            "street",
+            false,
+        ),
+        (
+            "a dog with a red collar jumping over a fence",
+            "dog",
+            "jumping over",
+            "fence",
+            false,
+        ),
+        (
+            "a kitchen with a cat sitting on the floor",
+            "kitchen",
+            "with",
+            "cat",
+            false,
+        ),
+        (
+            "people shopping for shoes",
+            "people",
+            "shopping for",
+            "shoes",
+            false,
+        ),
+        ("two women walk large dogs", "women", "walk", "dogs", false),
+        (
+            "a girl brushing the hair of a doll",
+            "girl",
+            "brushing the hair of",
+            "doll",
+            false,
+        ),
     ];
 
     #[test]

@@ -28,21 +28,27 @@ fn the_labelled_set_is_extracted_at_least_ninety_percent_right() {
 }
 
 #[test]
-fn the_development_sets_are_extracted_at_least_seventy_five_percent_right() {
-    // Labelled after the first rules; their mistakes guided general fixes: measured 81.4%
-    // (8.3% abstained) and 81.4% (7.1%). Floors against regressions.
-    for name in ["svo-heldout.jsonl", "svo-blind.jsonl"] {
+fn the_development_sets_are_extracted_at_least_eighty_percent_right() {
+    // Labelled by helpers who had not seen the rules; their mistakes then guided general fixes.
+    // Measured 83.3% (7.1% abstained), 83.8% (5.7%) and 88.4% (1.3%; 77.7% while it was
+    // still unread). Floors against regressions.
+    for (name, floor) in [
+        ("svo-heldout.jsonl", 0.80),
+        ("svo-blind.jsonl", 0.80),
+        ("svo-blind2.jsonl", 0.85),
+    ] {
         let got = measured(name, 150);
-        assert!(got.0 >= 0.75 && got.1 <= 0.10, "{name}: {got:?}");
+        assert!(got.0 >= floor && got.1 <= 0.10, "{name}: {got:?}");
     }
 }
 
 #[test]
-fn the_blind_set_is_extracted_at_least_seventy_two_percent_right() {
-    // Labelled by someone who never saw the rules, and never read: measured 77.7% with 2.6%
-    // abstained (76.8% before the last round of fixes). A floor, not the target (90%).
-    let got = measured("svo-blind2.jsonl", 200);
-    assert!(got.0 >= 0.72 && got.1 <= 0.10, "{got:?}");
+fn the_blind_set_is_extracted_at_least_seventy_four_percent_right() {
+    // Labelled by a helper who never saw the rules, and never read: measured 77.5% with 5.5%
+    // abstained (75.1% before the last round of fixes, made on the development sets only).
+    // A floor, not the target (90%).
+    let got = measured("svo-blind3.jsonl", 300);
+    assert!(got.0 >= 0.74 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
