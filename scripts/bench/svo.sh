@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Caption parsing speed: `saclip-train svo` against spaCy's en_core_web_sm (tagger + parser,
 # the kind of pipeline a dependency-based extractor needs) on the same captions, one core each.
-# The captions are the three labelled sets of trainer/tests/data, repeated to N lines (ours:
+# The captions are the labelled sets of trainer/tests/data, repeated to N lines (ours:
 # enough to make the process start-up, about 0.6 s for libtorch, small) and their first M
 # lines (spaCy, about 500 captions/s here).
 #
