@@ -74,6 +74,12 @@ fn filter_trained_on_human_labels_ranks_unseen_triplets_and_curate_applies_its_t
     let (heldout, _) = labels(dir.path(), "heldout");
     let (blind, _) = labels(dir.path(), "blind");
     let (blind2, _) = labels(dir.path(), "blind2");
+    let (blind3, _) = labels(dir.path(), "blind3");
+    let total: usize = [&gold, &heldout, &blind, &blind2]
+        .iter()
+        .map(|f| lines(f).len())
+        .sum();
+    let held_out = (total as f64 * 0.2).round() as u64;
 
     let filter = p("filter.safetensors");
     let meta = ok(&saclip_train(&[
@@ -85,6 +91,8 @@ fn filter_trained_on_human_labels_ranks_unseen_triplets_and_curate_applies_its_t
         heldout.to_str().expect("utf-8"),
         "--input",
         blind.to_str().expect("utf-8"),
+        "--input",
+        blind2.to_str().expect("utf-8"),
         "--out",
         &filter,
         "--corrupt",
@@ -92,41 +100,42 @@ fn filter_trained_on_human_labels_ranks_unseen_triplets_and_curate_applies_its_t
     ]));
     assert_eq!(meta["encoder"], "all-MiniLM-L6-v2");
     assert_eq!(meta["width"], 384);
-    // 557 of the 696 lines train (139 held out); each right one also gives a made-up wrong
-    // one, unless the corruption happened to change nothing.
+    // 80% of the lines train, 20% are held out; each right training line also gives a made-up
+    // wrong one, unless the corruption happened to change nothing.
     let (t_ok, t_wrong) = (
         meta["trained_ok"].as_u64().expect("ok"),
         meta["trained_wrong"].as_u64().expect("wrong"),
     );
-    let real_wrong = 557 - t_ok;
+    let real_wrong = total as u64 - held_out - t_ok;
     let made = t_wrong - real_wrong;
     assert!(made <= t_ok && made * 10 >= t_ok * 9, "{meta}");
     let val = &meta["validation"];
-    assert_eq!(val["lines"], 139, "{meta}");
+    assert_eq!(val["lines"].as_u64(), Some(held_out), "{meta}");
     assert_eq!(val["thresholds"].as_array().map(Vec::len), Some(9));
     assert!(dir.path().join("filter.json").is_file());
 
     // The set none of it was trained on: the filter ranks right triplets above wrong ones
-    // well beyond chance (0.5; measured 0.70), and keeping only high scores raises precision.
-    let scored = p("blind2.scored.jsonl");
+    // beyond chance (0.5; measured 0.655), and keeping only high scores raises precision
+    // (measured 77.5% -> 85.1% at 0.5).
+    let scored = p("blind3.scored.jsonl");
     let summary = ok(&saclip_train(&[
         "filter",
         "score",
         "--filter",
         &filter,
         "--input",
-        blind2.to_str().expect("utf-8"),
+        blind3.to_str().expect("utf-8"),
         "--out",
         &scored,
     ]));
     let r = &summary["report"];
     assert_eq!(summary["scored"], summary["lines"]);
     let auc = r["auc"].as_f64().expect("auc");
-    assert!(auc > 0.62, "AUC {auc}: {summary}");
+    assert!(auc > 0.6, "AUC {auc}: {summary}");
     let base = r["ok"].as_f64().expect("ok") / r["lines"].as_f64().expect("lines");
     let at5 = &r["thresholds"][4];
     assert!(
-        at5["precision"].as_f64().expect("p") > base + 0.03,
+        at5["precision"].as_f64().expect("p") > base + 0.04,
         "precision at 0.5 {at5} vs {base}"
     );
     for line in lines(Path::new(&scored)) {
@@ -135,7 +144,7 @@ fn filter_trained_on_human_labels_ranks_unseen_triplets_and_curate_applies_its_t
     }
 
     // Curate drops exactly the triplets the filter scores below the threshold.
-    let captions: Vec<String> = lines(&set("blind2"))
+    let captions: Vec<String> = lines(&set("blind3"))
         .iter()
         .map(|l| l["caption"].as_str().expect("caption").to_string())
         .collect();
