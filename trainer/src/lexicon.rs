@@ -164,6 +164,8 @@ pub const COLLECTIVES: &[&str] = &[
     "couple",
     "pair",
     "bunch",
+    "drops",
+    "tons",
     "herd",
     "flock",
     "crowd",

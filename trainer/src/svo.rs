@@ -243,8 +243,10 @@ impl Parser<'_> {
         if w.len() > 4 && w.ends_with("ing") {
             // "people shopping for games": after someone who acts, before what a verb
             // governs, even a word usually a noun is the verb.
+            // After an auxiliary too: "is drawing a picture".
             return !lex.ing_noun.contains(w)
-                || i > 0 && self.acts(i - 1) && self.opens_complement(i + 1);
+                || i > 0 && self.acts(i - 1) && self.opens_complement(i + 1)
+                || i > 0 && self.class(i - 1) == Some(Class::Aux);
         }
         let participle = (w.len() > 3 && w.ends_with("ed") && !lex.ed_word.contains(w))
             || lex.irregular.contains(w);
@@ -263,6 +265,19 @@ impl Parser<'_> {
         }
         if lex.third.contains(w) {
             return next.is_some() && next != Some(Class::Punct) && next != Some(Class::Conj);
+        }
+        // A word in -s after one person or animal, before what a verb governs, is a verb in
+        // the present: "a cat crouches on a desk", "a man sets up a ladder".
+        if i > 0
+            && w.len() > 3
+            && w.ends_with('s')
+            && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+            && self.acts(i - 1)
+            && !self.plural(i - 1)
+            && matches!(next, Some(Class::Det | Class::Prep))
+            && self.multiword(i + 1).is_none()
+        {
+            return true;
         }
         // A known verb in the plural present after people or animals: "two people walk black
         // dogs".
@@ -336,6 +351,10 @@ impl Parser<'_> {
             }
             head = Some(i);
             i += 1;
+            // "the water 's edge": the possessed thing is the head.
+            if self.is(i, "'") && self.is(i + 1, "s") && self.class(i + 2) == Some(Class::Content) {
+                i += 2;
+            }
             // "a red and white bus": colours joined by "and" stay in one phrase.
             // "a brown, white and black bird" too.
             let colours = (first..i)
@@ -717,12 +736,31 @@ impl Parser<'_> {
     }
 
     fn parse(&self) -> Option<Triplet> {
-        let mut i = 0;
+        // "In a kitchen a woman is chopping tomatoes", "Looking through the net, a player
+        // ...": a place or an action before the subject sets the scene.
+        let leading = self.class(0) == Some(Class::Prep) && self.multiword(0).is_none()
+            || self.is_verb_word(0) && !self.is(0, "there");
+        if leading {
+            let comma = (1..self.w.len()).find(|&k| self.is(k, ","));
+            let after = match comma {
+                Some(k) => Some(k + 1),
+                None if self.class(0) == Some(Class::Prep) => self.noun_phrase(1).map(|np| np.next),
+                None => None,
+            };
+            if let Some(t) = after.and_then(|k| self.parse_at(k)) {
+                return Some(t);
+            }
+        }
+        self.parse_at(0)
+    }
+
+    /// The triplet of the clause starting at word `i`.
+    fn parse_at(&self, mut i: usize) -> Option<Triplet> {
         // "there is ...", "this is ...", "here are ...".
-        if matches!(self.lower(0), "there" | "this" | "here" | "these")
-            && self.class(1) == Some(Class::Aux)
+        if matches!(self.lower(i), "there" | "this" | "here" | "these")
+            && self.class(i + 1) == Some(Class::Aux)
         {
-            i = 2;
+            i += 2;
         }
         let mut subj = self.noun_phrase(i)?;
         // "a picture of ...", "a close up of ...": the caption is about what follows.
@@ -742,8 +780,13 @@ impl Parser<'_> {
         {
             subj = owner;
         }
-        // Between subject and relation: "and a woman", "that", "is", "are all".
-        let (j, finite) = self.skip_to_relation_finite(self.skip_coordination(subj.next));
+        // Between subject and relation: "and a woman", "that", "is", "are all", and a comma
+        // before a verb ("a young boy, throwing a stone").
+        let mut after = self.skip_coordination(subj.next);
+        if self.is(after, ",") && self.is_verb_word(after + 1) {
+            after += 1;
+        }
+        let (j, finite) = self.skip_to_relation_finite(after);
         if lexicon::NEGATIONS.contains(&self.lower(j)) || self.is(j, "no") {
             return None;
         }
