@@ -52,6 +52,7 @@ pub const SKIPPABLE: &[&str] = &[
 /// One-word prepositions and verb particles.
 pub const PREPOSITIONS: &[&str] = &[
     "on",
+    "during",
     "in",
     "at",
     "near",
@@ -165,7 +166,9 @@ pub const COLLECTIVES: &[&str] = &[
     "pair",
     "bunch",
     "drops",
-    "tons",
+    "bundle",
+    "bundles",
+    "buffet",
     "herd",
     "flock",
     "crowd",

@@ -298,7 +298,10 @@ impl Parser<'_> {
         // Verbs in the plural present only before what they govern ("two men stand in front
         // of"); another word in -s straight after a noun and before a determiner is a verb
         // ("a man performs a trick"), while "train tracks on" stays a plural noun.
-        (lex.base.contains(w) && self.opens_complement(i + 1))
+        // A base form needs a plural or coordinated subject before it: "a computer hard drive
+        // with" is a noun phrase.
+        let many = self.plural(i - 1) || (0..i).any(|k| self.is(k, "and"));
+        (lex.base.contains(w) && many && self.opens_complement(i + 1))
             || (w.len() > 3
                 && w.ends_with('s')
                 && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
@@ -698,7 +701,9 @@ impl Parser<'_> {
     /// Whether the noun at `i` names a person or an animal.
     fn acts(&self, i: usize) -> bool {
         let w = self.lower(i);
-        matches!(w, "animal" | "animals")
+        // Beyond the detector's synonyms: people by what they do ("artist", "musician").
+        let doer = w.len() > 5 && (w.ends_with("ist") || w.ends_with("ian"));
+        doer || matches!(w, "animal" | "animals")
             || crate::rois::class_of(w).is_some_and(|c| {
                 matches!(
                     c,
