@@ -828,6 +828,12 @@ pub const BEFORE_LOOKING: &[&str] = &[
     "messy",
     "clean",
     "evil",
+    "bored",
+    "scared",
+    "worried",
+    "confused",
+    "surprised",
+    "angry",
 ];
 
 /// Plural nouns without -s: a plural present verb can follow them ("people stand").

@@ -264,7 +264,11 @@ impl Parser<'_> {
             return true;
         }
         if lex.third.contains(w) {
-            return next.is_some() && next != Some(Class::Punct) && next != Some(Class::Conj);
+            // "stands and looks at": a verb joined to the next.
+            let joined = self.is(i + 1, "and") && self.is_verb_word(i + 2);
+            return next.is_some()
+                && next != Some(Class::Punct)
+                && (next != Some(Class::Conj) || joined);
         }
         // A word in -s after one person or animal, before what a verb governs, is a verb in
         // the present: "a cat crouches on a desk", "a man sets up a ladder".
