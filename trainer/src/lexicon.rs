@@ -394,7 +394,6 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "rises",
     "crawls",
     "peeks",
-    "sticks",
     "points",
     "faces",
     "sweeps",
@@ -421,6 +420,12 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "pats",
     "carves",
     "slices",
+    "applies",
+    "attends",
+    "arrives",
+    "chooses",
+    "explains",
+    "places",
 ];
 
 /// Participles that do not end in -ed.
@@ -622,7 +627,8 @@ pub const BASE_VERBS: &[&str] = &[
     "sail", "wander", "crowd", "board", "exit", "enter", "talk", "laugh", "smile", "lean", "relax",
     "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come", "kneel",
     "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed", "enjoy",
-    "leap", "sing", "hike", "paddle", "browse", "pick",
+    "leap", "sing", "hike", "paddle", "browse", "pick", "attend", "arrive", "stare", "choose",
+    "apply", "explain", "place",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").
@@ -742,7 +748,7 @@ pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "
 
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &[
-    "back", "away", "together", "around", "forward", "ahead", "far",
+    "back", "away", "together", "around", "forward", "ahead", "far", "downhill", "uphill", "ready",
 ];
 
 /// Nouns of time: "a street at night" says when, it is not the caption's relation.

@@ -251,6 +251,10 @@ impl Parser<'_> {
         let participle = (w.len() > 3 && w.ends_with("ed") && !lex.ed_word.contains(w))
             || lex.irregular.contains(w);
         if participle {
+            // "a swing set.": a participle ending the caption after a noun is a compound's.
+            if lex.irregular.contains(w) && matches!(next, None | Some(Class::Punct)) {
+                return false;
+            }
             // "a snow covered road", "a horse drawn carriage": a participle before a noun
             // describes it.
             let before_noun = next == Some(Class::Content)
@@ -264,8 +268,8 @@ impl Parser<'_> {
             return true;
         }
         if lex.third.contains(w) {
-            // "stands and looks at": a verb joined to the next.
-            let joined = self.is(i + 1, "and") && self.is_verb_word(i + 2);
+            // "stands and looks at", "smiles while holding": a verb joined to the next.
+            let joined = matches!(self.lower(i + 1), "and" | "while") && self.is_verb_word(i + 2);
             return next.is_some()
                 && next != Some(Class::Punct)
                 && (next != Some(Class::Conj) || joined);
@@ -345,6 +349,15 @@ impl Parser<'_> {
         let mut head = None;
         while let Some(word) = self.w.get(i) {
             if word.class != Class::Content || self.multiword(i).is_some() {
+                break;
+            }
+            // "through a field side by side", "her toenails red.": an adverb or a colour after
+            // the head is not part of the phrase.
+            if head.is_some()
+                && (self.is(i, "side") && self.is(i + 1, "by") && self.is(i + 2, "side")
+                    || self.lex.colour.contains(self.lower(i))
+                        && (self.class(i + 1).is_none() || self.is(i + 1, ".")))
+            {
                 break;
             }
             // "an odd looking toilet": "looking" between a describing word and its noun.
