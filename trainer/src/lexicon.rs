@@ -253,6 +253,9 @@ pub const FRAMES: &[&str] = &[
     "closeup",
     "close-up",
     "snapshot",
+    "collage",
+    "silhouette",
+    "silhouettes",
     "scene",
     "photos",
     "pictures",
@@ -628,7 +631,7 @@ pub const BASE_VERBS: &[&str] = &[
     "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come", "kneel",
     "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed", "enjoy",
     "leap", "sing", "hike", "paddle", "browse", "pick", "attend", "arrive", "stare", "choose",
-    "apply", "explain", "place",
+    "apply", "explain", "place", "stop", "use", "fix",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").

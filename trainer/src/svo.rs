@@ -244,7 +244,9 @@ impl Parser<'_> {
             // "people shopping for games": after someone who acts, before what a verb
             // governs, even a word usually a noun is the verb.
             // After an auxiliary too: "is drawing a picture".
+            // And before a determiner: "building a sand castle".
             return !lex.ing_noun.contains(w)
+                || next == Some(Class::Det) && !matches!(self.lower(i + 1), "that" | "this")
                 || i > 0 && self.acts(i - 1) && self.opens_complement(i + 1)
                 || i > 0 && self.class(i - 1) == Some(Class::Aux);
         }
@@ -805,7 +807,10 @@ impl Parser<'_> {
         // Between subject and relation: "and a woman", "that", "is", "are all", and a comma
         // before a verb ("a young boy, throwing a stone").
         let mut after = self.skip_coordination(subj.next);
-        if self.is(after, ",") && self.is_verb_word(after + 1) {
+        if self.is(after, ",")
+            && self.class(after + 1) == Some(Class::Content)
+            && self.is_verb(after + 1)
+        {
             after += 1;
         }
         let (j, finite) = self.skip_to_relation_finite(after);
@@ -835,8 +840,13 @@ impl Parser<'_> {
             if self.is(k, ",") {
                 k += 1;
             }
-            // Clothing alone is no relation ("a boy in a blue shirt").
-            (rel, rel_last, obj) = self.relation_and_object(self.skip_to_relation(k))?;
+            match self.relation_and_object(self.skip_to_relation(k)) {
+                Some(found) => (rel, rel_last, obj) = found,
+                // Clothing alone is no relation ("a boy in a blue shirt"); a place in a
+                // picture or a time is ("a bag in the photo").
+                None if self.lex.clothing.contains(head) => return None,
+                None => {}
+            }
         }
         // The main verb, when another relation came first ("a cop wearing a vest is holding
         // a sign"); if it has no object the first relation stands. A relation after "is" is
