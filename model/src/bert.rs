@@ -8,7 +8,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::error::ModelError;
-use crate::layers::layer_norm;
+use crate::layers::{layer_norm, multi_head};
 
 /// The fields of a Hugging Face BERT `config.json` that the encoder uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,22 +127,10 @@ impl BertLayer {
 
     /// `mask` is boolean `[batch, 1, 1, tokens]`, true where a token may be attended to.
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Tensor {
-        let (b, n, d) = x.size3().unwrap_or((0, 0, 0));
-        let split = |t: Tensor| t.view([b, n, self.heads, d / self.heads]).transpose(1, 2);
-        let q = split(self.query.forward(x));
-        let k = split(self.key.forward(x));
-        let v = split(self.value.forward(x));
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            Some(mask.shallow_clone()),
-            0.0,
-            false,
-            None,
-            false,
-        );
-        let y = self.attn_out.forward(&y.transpose(1, 2).reshape([b, n, d]));
+        let qkv = [&self.query, &self.key, &self.value];
+        let y = self
+            .attn_out
+            .forward(&multi_head(qkv, x, self.heads, Some(mask), false));
         let x = self.attn_norm.forward(&(y + x));
         let h = self.intermediate.forward(&x).gelu("none");
         self.out_norm.forward(&(self.out.forward(&h) + x))

@@ -26,23 +26,34 @@ impl Attention {
     }
 
     fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
-        let (b, n, d) = x.size3().unwrap_or((0, 0, 0));
-        let split = |t: Tensor| t.view([b, n, self.heads, d / self.heads]).transpose(1, 2);
-        let q = split(self.q.forward(x));
-        let k = split(self.k.forward(x));
-        let v = split(self.v.forward(x));
-        let y = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            causal,
-            None,
-            false,
-        );
-        self.out.forward(&y.transpose(1, 2).reshape([b, n, d]))
+        let y = multi_head([&self.q, &self.k, &self.v], x, self.heads, None, causal);
+        self.out.forward(&y)
     }
+}
+
+/// Multi-head scaled-dot-product attention of `x` `[batch, tokens, width]` through the query,
+/// key and value projections, heads merged back (before the output projection). `mask` is
+/// boolean, broadcast to `[batch, heads, tokens, tokens]`, true where attention may go.
+pub(crate) fn multi_head(
+    [q, k, v]: [&nn::Linear; 3],
+    x: &Tensor,
+    heads: i64,
+    mask: Option<&Tensor>,
+    causal: bool,
+) -> Tensor {
+    let (b, n, d) = x.size3().unwrap_or((0, 0, 0));
+    let split = |t: Tensor| t.view([b, n, heads, d / heads]).transpose(1, 2);
+    let y = Tensor::scaled_dot_product_attention(
+        &split(q.forward(x)),
+        &split(k.forward(x)),
+        &split(v.forward(x)),
+        mask.map(Tensor::shallow_clone),
+        0.0,
+        causal,
+        None,
+        false,
+    );
+    y.transpose(1, 2).reshape([b, n, d])
 }
 
 /// CLIP's GELU approximation: x * sigmoid(1.702 x).
