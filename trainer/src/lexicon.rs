@@ -429,6 +429,45 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "chooses",
     "explains",
     "places",
+    "works",
+    "hosts",
+    "includes",
+    "sprints",
+    "chomps",
+    "dangles",
+    "soars",
+    "performs",
+    "practices",
+    "stretches",
+    "lounges",
+    "naps",
+    "wades",
+    "balances",
+    "offers",
+    "provides",
+    "blows",
+    "cleans",
+    "washes",
+    "dries",
+    "fills",
+    "splashes",
+    "squats",
+    "crouches",
+    "laughs",
+    "speaks",
+    "returns",
+    "greets",
+    "directs",
+    "roams",
+    "wanders",
+    "hides",
+    "emerges",
+    "appears",
+    "gathers",
+    "huddles",
+    "tosses",
+    "flips",
+    "delivers",
 ];
 
 /// Participles that do not end in -ed.
@@ -631,7 +670,7 @@ pub const BASE_VERBS: &[&str] = &[
     "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come", "kneel",
     "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed", "enjoy",
     "leap", "sing", "hike", "paddle", "browse", "pick", "attend", "arrive", "stare", "choose",
-    "apply", "explain", "place", "stop", "use", "fix",
+    "apply", "explain", "place", "stop", "use", "fix", "keep", "write", "learn", "kick", "fall",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").
@@ -781,15 +820,7 @@ pub const PLACE_ADVERBS: &[&str] = &[
 ];
 
 /// Phrases before an infinitive whose verb is the relation ("about to throw a frisbee").
-pub const BEFORE_INFINITIVE: &[&str] = &[
-    "about",
-    "trying",
-    "going",
-    "ready",
-    "preparing",
-    "waiting",
-    "getting",
-];
+pub const BEFORE_INFINITIVE: &[&str] = &["about"];
 
 /// Describing words before "looking" that make it part of a noun phrase ("an odd looking
 /// toilet", "a delicious looking sandwich").

@@ -311,7 +311,11 @@ impl Parser<'_> {
         // A base form needs a plural or coordinated subject before it: "a computer hard drive
         // with" is a noun phrase.
         let many = self.plural(i - 1) || (0..i).any(|k| self.is(k, "and"));
-        (lex.base.contains(w) && many && self.opens_complement(i + 1))
+        // "stand and look at": joined to another verb.
+        let joined = self.is(i + 1, "and")
+            && lex.base.contains(self.lower(i + 2))
+            && self.opens_complement(i + 3);
+        (lex.base.contains(w) && many && (self.opens_complement(i + 1) || joined))
             || (w.len() > 3
                 && w.ends_with('s')
                 && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
@@ -378,6 +382,16 @@ impl Parser<'_> {
                 i += 2;
             }
             // "a red and white bus": colours joined by "and" stay in one phrase.
+            // "a rocky, hilly field": describing words listed with commas stay in the phrase.
+            if self.is(i, ",")
+                && self.describing(i - 1)
+                && self.class(i + 1) == Some(Class::Content)
+                && !self.is_verb_word(i + 1)
+                && self.class(i + 2) == Some(Class::Content)
+            {
+                i += 1;
+                continue;
+            }
             // "a brown, white and black bird" too.
             let colours = (first..i)
                 .filter(|&k| !matches!(self.lower(k), "," | "and"))
@@ -475,7 +489,9 @@ impl Parser<'_> {
             Class::Content
                 if self.is_verb(i)
                     && matches!(self.lower(i + 1), "and" | "while")
-                    && self.is_verb_word(i + 2) =>
+                    && (self.is_verb_word(i + 2)
+                        || self.lex.base.contains(self.lower(i + 2))
+                            && self.opens_complement(i + 3)) =>
             {
                 self.relation(i + 2)
             }
@@ -505,6 +521,16 @@ impl Parser<'_> {
                         && self.infinitive(v + 3)
                     {
                         v += 3;
+                        continue;
+                    }
+                    // "trying to keep", "waiting to cross", "learn to write on": a known verb
+                    // after "to".
+                    if self.is(v + 1, "to")
+                        && self.multiword(v + 1).is_none()
+                        && self.lex.base.contains(self.lower(v + 2))
+                        && self.infinitive(v + 2)
+                    {
+                        v += 2;
                         continue;
                     }
                     break;
@@ -715,6 +741,37 @@ impl Parser<'_> {
             k += 1;
         }
         None
+    }
+
+    /// Whether the word at `i` looks like an adjective: a colour, a common describing word or
+    /// one of their endings ("rocky", "metallic", "wooden").
+    fn describing(&self, i: usize) -> bool {
+        let w = self.lower(i);
+        self.lex.colour.contains(w)
+            || matches!(
+                w,
+                "old"
+                    | "small"
+                    | "large"
+                    | "big"
+                    | "little"
+                    | "new"
+                    | "tall"
+                    | "long"
+                    | "short"
+                    | "young"
+                    | "dark"
+                    | "light"
+                    | "bright"
+                    | "clean"
+                    | "empty"
+                    | "busy"
+                    | "huge"
+            )
+            || w.len() > 4
+                && ["y", "ic", "al", "ful", "ous", "ive", "en"]
+                    .iter()
+                    .any(|e| w.ends_with(e))
     }
 
     /// Whether the noun at `i` names a person or an animal.
