@@ -876,6 +876,46 @@ pub const BEFORE_LOOKING: &[&str] = &[
     "angry",
 ];
 
+/// Words in -ly that are adjectives or nouns, not adverbs ("a hilly field", "a family").
+pub const LY_ADJECTIVES: &[&str] = &[
+    "family",
+    "hilly",
+    "curly",
+    "friendly",
+    "lovely",
+    "lonely",
+    "silly",
+    "elderly",
+    "chilly",
+    "woolly",
+    "frilly",
+    "bubbly",
+    "wobbly",
+    "burly",
+    "jolly",
+    "smelly",
+    "lively",
+    "cuddly",
+    "early",
+    "daily",
+    "sickly",
+    "grizzly",
+    "butterfly",
+    "dragonfly",
+    "firefly",
+    "assembly",
+    "italy",
+    "jelly",
+    "belly",
+    "rally",
+    "trolly",
+    "alley",
+    "holly",
+    "bully",
+    "lily",
+    "tally",
+];
+
 /// Plural nouns without -s: a plural present verb can follow them ("people stand").
 pub const IRREGULAR_PLURALS: &[&str] = &[
     "people", "men", "women", "children", "police", "cattle", "sheep", "geese", "deer", "fish",

@@ -174,7 +174,9 @@ fn classify(lex: &Lexicon, w: &str) -> Class {
     } else if lex.conj.contains(w) || lexicon::NEGATIONS.contains(&w) {
         // Negations end a phrase like conjunctions; the parser refuses them after a subject.
         Class::Conj
-    } else if lex.skip.contains(w) || (w.len() > 4 && w.ends_with("ly") && w != "family") {
+    } else if lex.skip.contains(w)
+        || (w.len() > 4 && w.ends_with("ly") && !lexicon::LY_ADJECTIVES.contains(&w))
+    {
         Class::Skip
     } else {
         Class::Content
@@ -385,7 +387,7 @@ impl Parser<'_> {
             // "a rocky, hilly field": describing words listed with commas stay in the phrase.
             if self.is(i, ",")
                 && self.describing(i - 1)
-                && self.class(i + 1) == Some(Class::Content)
+                && matches!(self.class(i + 1), Some(Class::Content | Class::Skip))
                 && !self.is_verb_word(i + 1)
                 && self.class(i + 2) == Some(Class::Content)
             {
