@@ -167,6 +167,13 @@ pub const COLLECTIVES: &[&str] = &[
     "bunch",
     "drops",
     "bundle",
+    "bouquet",
+    "lumps",
+    "lump",
+    "samples",
+    "types",
+    "pairs",
+    "stretch",
     "bundles",
     "buffet",
     "herd",
@@ -468,6 +475,10 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "tosses",
     "flips",
     "delivers",
+    "pauses",
+    "finds",
+    "navigates",
+    "bares",
 ];
 
 /// Participles that do not end in -ed.

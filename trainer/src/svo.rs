@@ -346,6 +346,14 @@ impl Parser<'_> {
     /// Reads a noun phrase from `i`: determiners, then content words up to the first word that
     /// cannot belong to it. "group of people" takes the head of its second part.
     fn noun_phrase(&self, mut i: usize) -> Option<NounPhrase> {
+        // "hugging each other": the reciprocal is a phrase of its own.
+        if self.is(i, "each") && self.is(i + 1, "other") {
+            return Some(NounPhrase {
+                first: i + 1,
+                head: i + 1,
+                next: i + 2,
+            });
+        }
         while matches!(self.class(i), Some(Class::Det | Class::Skip)) {
             i += 1;
         }
@@ -371,7 +379,8 @@ impl Parser<'_> {
             // "an odd looking toilet": "looking" between a describing word and its noun.
             let describing = self.is(i, "looking")
                 && i > first
-                && lexicon::BEFORE_LOOKING.contains(&self.lower(i - 1))
+                && (lexicon::BEFORE_LOOKING.contains(&self.lower(i - 1))
+                    || self.lower(i - 1).ends_with("ed"))
                 && self.class(i + 1) == Some(Class::Content)
                 && !self.is_verb_word(i + 1);
             if head.is_some() && !describing && self.is_verb(i) {
@@ -780,7 +789,7 @@ impl Parser<'_> {
     fn acts(&self, i: usize) -> bool {
         let w = self.lower(i);
         // Beyond the detector's synonyms: people by what they do ("artist", "musician").
-        let doer = w.len() > 5 && (w.ends_with("ist") || w.ends_with("ian"));
+        let doer = w.len() > 5 && ["ist", "ian", "man", "men"].iter().any(|e| w.ends_with(e));
         doer || matches!(w, "animal" | "animals")
             || crate::rois::class_of(w).is_some_and(|c| {
                 matches!(
