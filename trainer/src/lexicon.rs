@@ -261,6 +261,8 @@ pub const FRAMES: &[&str] = &[
     "close-up",
     "snapshot",
     "collage",
+    "video",
+    "footage",
     "silhouette",
     "silhouettes",
     "scene",

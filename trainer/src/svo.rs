@@ -828,6 +828,12 @@ impl Parser<'_> {
     }
 
     fn parse(&self) -> Option<Triplet> {
+        // "shore : the tree in the ocean": a heading before a colon, the caption after it.
+        if let Some(colon) = (1..self.w.len().min(8)).find(|&k| self.is(k, ":"))
+            && let Some(t) = self.parse_at(colon + 1)
+        {
+            return Some(t);
+        }
         // "In a kitchen a woman is chopping tomatoes", "Looking through the net, a player
         // ...": a place or an action before the subject sets the scene.
         let leading = self.class(0) == Some(Class::Prep) && self.multiword(0).is_none()
@@ -1385,6 +1391,37 @@ mod tests {
         ),
         ("a cup in the photo", "cup", "in", "photo", false),
         ("a man in a blue coat", "", "", "", false),
+        // A heading before a colon, reciprocals, a hilly adjective, describing words in -ed.
+        (
+            "harbour : a boat next to the pier",
+            "boat",
+            "next to",
+            "pier",
+            false,
+        ),
+        (
+            "two dogs sniffing each other",
+            "dogs",
+            "sniffing",
+            "other",
+            false,
+        ),
+        ("a goat on a hilly meadow", "goat", "on", "meadow", false),
+        ("a tired looking dog on a rug", "dog", "on", "rug", false),
+        (
+            "a policeman stands beside a van",
+            "policeman",
+            "stands beside",
+            "van",
+            false,
+        ),
+        (
+            "a boy trying to catch a ball",
+            "boy",
+            "trying to catch",
+            "ball",
+            false,
+        ),
     ];
 
     #[test]
