@@ -21,21 +21,26 @@ fn measured(name: &str, at_least: usize) -> (f64, f64) {
 }
 
 #[test]
-fn the_labelled_set_is_extracted_at_least_ninety_percent_right() {
-    // The rules were written against this set: measured 97.4% with 0.3% abstained.
+fn the_labelled_set_is_extracted_at_least_ninety_five_percent_right() {
+    // The rules were written against this set: measured 97.7% with 0.3% abstained.
     let got = measured("svo-gold.jsonl", 300);
-    assert!(got.0 >= 0.90 && got.1 <= 0.10, "{got:?}");
+    assert!(got.0 >= 0.95 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
-fn the_development_sets_are_extracted_at_least_eighty_percent_right() {
-    // Labelled by helpers who had not seen the rules; their mistakes then guided general fixes.
-    // Measured 83.3% (7.1% abstained), 83.8% (5.7%) and 88.4% (1.3%; 77.7% while it was
-    // still unread). Floors against regressions.
+fn the_development_sets_keep_their_measured_accuracy() {
+    // Labelled by helpers who had not seen the rules; each was measured once unseen, then its
+    // mistakes guided general fixes. Measured now (abstained): heldout 84.6% (3.8%), blind
+    // 85.2% (4.8%), blind2 89.7% (1.3%), blind3 85.1% (3.8%), blind4 88.9% (4.4%), blind5
+    // 79.0% (6.5%), blind6 85.2% (4.5%). Floors three points below, against regressions.
     for (name, floor) in [
-        ("svo-heldout.jsonl", 0.80),
-        ("svo-blind.jsonl", 0.80),
-        ("svo-blind2.jsonl", 0.85),
+        ("svo-heldout.jsonl", 0.81),
+        ("svo-blind.jsonl", 0.82),
+        ("svo-blind2.jsonl", 0.86),
+        ("svo-blind3.jsonl", 0.82),
+        ("svo-blind4.jsonl", 0.85),
+        ("svo-blind5.jsonl", 0.76),
+        ("svo-blind6.jsonl", 0.82),
     ] {
         let got = measured(name, 150);
         assert!(got.0 >= floor && got.1 <= 0.10, "{name}: {got:?}");
@@ -43,12 +48,11 @@ fn the_development_sets_are_extracted_at_least_eighty_percent_right() {
 }
 
 #[test]
-fn the_blind_set_is_extracted_at_least_seventy_four_percent_right() {
-    // Labelled by a helper who never saw the rules, and never read: measured 77.5% with 5.5%
-    // abstained (75.1% before the last round of fixes, made on the development sets only).
-    // A floor, not the target (90%).
-    let got = measured("svo-blind3.jsonl", 300);
-    assert!(got.0 >= 0.74 && got.1 <= 0.10, "{got:?}");
+fn the_unseen_set_is_extracted_at_least_seventy_eight_percent_right() {
+    // Labelled by a helper who never saw the rules, and never read: measured 81.0% with 4.2%
+    // abstained. A floor, not the target (90%).
+    let got = measured("svo-blind7.jsonl", 300);
+    assert!(got.0 >= 0.78 && got.1 <= 0.10, "{got:?}");
 }
 
 #[test]
