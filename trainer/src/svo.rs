@@ -86,7 +86,14 @@ struct Lexicon {
     ed_word: HashSet<&'static str>,
     colour: HashSet<&'static str>,
     clothing: HashSet<&'static str>,
+    /// Nouns of people and animals: the detector's synonyms of those classes.
+    actor: HashSet<&'static str>,
 }
+
+/// The detector classes whose nouns can act: people and animals.
+const ACTING_CLASSES: &[&str] = &[
+    "person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
+];
 
 fn lexicon() -> &'static Lexicon {
     static LEX: OnceLock<Lexicon> = OnceLock::new();
@@ -118,6 +125,13 @@ fn lexicon() -> &'static Lexicon {
             ed_word: set(lexicon::ED_WORDS),
             colour: set(lexicon::COLOURS),
             clothing: set(lexicon::CLOTHING),
+            // Built once: `acts` runs for many words of every caption.
+            actor: crate::rois::SYNONYMS
+                .iter()
+                .filter(|(class, _)| ACTING_CLASSES.contains(class))
+                .flat_map(|(_, nouns)| nouns.iter().copied())
+                .chain(["animal", "animals"])
+                .collect(),
         }
     })
 }
@@ -790,23 +804,7 @@ impl Parser<'_> {
         let w = self.lower(i);
         // Beyond the detector's synonyms: people by what they do ("artist", "musician").
         let doer = w.len() > 5 && ["ist", "ian", "man", "men"].iter().any(|e| w.ends_with(e));
-        doer || matches!(w, "animal" | "animals")
-            || crate::rois::class_of(w).is_some_and(|c| {
-                matches!(
-                    c,
-                    "person"
-                        | "bird"
-                        | "cat"
-                        | "dog"
-                        | "horse"
-                        | "sheep"
-                        | "cow"
-                        | "elephant"
-                        | "bear"
-                        | "zebra"
-                        | "giraffe"
-                )
-            })
+        doer || self.lex.actor.contains(w)
     }
 
     /// The phrase of words `first..=last` with head `head`; a noun phrase's outer span takes
