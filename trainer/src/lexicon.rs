@@ -236,6 +236,11 @@ pub const COLLECTIVES: &[&str] = &[
     "sorts",
     "heap",
     "load",
+    "teams",
+    "hundreds",
+    "thousands",
+    "crowds",
+    "arrangement",
 ];
 
 /// Nouns naming part of the noun after "of"; after a preposition they join the relation
@@ -716,6 +721,12 @@ pub const COLOURS: &[&str] = &[
     "bright",
 ];
 
+/// How someone looks: "a man with a beard" describes the man, like his clothes.
+pub const LOOKS: &[&str] = &[
+    "hair", "beard", "beards", "mustache", "moustache", "tattoo", "tattoos", "makeup",
+    "dreadlocks", "braids", "ponytail", "pigtails", "mohawk",
+];
+
 /// What people wear: "a man in a red shirt" describes the man, it is not his relation.
 pub const CLOTHING: &[&str] = &[
     "shirt",
@@ -804,6 +815,7 @@ pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &[
     "back", "away", "together", "around", "forward", "ahead", "far", "downhill", "uphill", "ready",
+    "high", "low", "only", "upwards", "downwards", "backwards", "forwards",
 ];
 
 /// Nouns of time: "a street at night" says when, it is not the caption's relation.

@@ -88,12 +88,18 @@ struct Lexicon {
     clothing: HashSet<&'static str>,
     /// Nouns of people and animals: the detector's synonyms of those classes.
     actor: HashSet<&'static str>,
+    /// Words that cannot be nouns (WordNet, lemminflect): a head found there is a misreading.
+    non_noun: HashSet<&'static str>,
 }
 
 /// The detector classes whose nouns can act: people and animals.
 const ACTING_CLASSES: &[&str] = &[
     "person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
 ];
+
+/// English words that cannot be nouns, made from registry packages by
+/// `scripts/lexicon/make_non_nouns.py` (sources and licence in the file's header).
+const NON_NOUNS: &str = include_str!("data/non_nouns.txt");
 
 fn lexicon() -> &'static Lexicon {
     static LEX: OnceLock<Lexicon> = OnceLock::new();
@@ -131,6 +137,10 @@ fn lexicon() -> &'static Lexicon {
                 .filter(|(class, _)| ACTING_CLASSES.contains(class))
                 .flat_map(|(_, nouns)| nouns.iter().copied())
                 .chain(["animal", "animals"])
+                .collect(),
+            non_noun: NON_NOUNS
+                .lines()
+                .filter(|l| !l.starts_with('#'))
                 .collect(),
         }
     })
@@ -341,6 +351,13 @@ impl Parser<'_> {
                 && next == Some(Class::Det))
     }
 
+    /// Whether the word at `i` is a past participle ("parked", "broken").
+    fn participle(&self, i: usize) -> bool {
+        let w = self.lower(i);
+        (w.len() > 3 && w.ends_with("ed") && !self.lex.ed_word.contains(w))
+            || self.lex.irregular.contains(w)
+    }
+
     /// Whether the word at `i` is a plural noun.
     fn plural(&self, i: usize) -> bool {
         let w = self.lower(i);
@@ -400,8 +417,21 @@ impl Parser<'_> {
             if head.is_some() && !describing && self.is_verb(i) {
                 break;
             }
+            let opening = head.is_none();
             head = Some(i);
             i += 1;
+            // "a broken down truck", "a sliced up pizza", "a built in desk": a participle and
+            // its particle before a noun describe it.
+            if opening
+                && self.participle(i - 1)
+                && matches!(self.lower(i), "up" | "down" | "out" | "in" | "over" | "off")
+                && self.class(i + 1) == Some(Class::Content)
+                && self.multiword(i + 1).is_none()
+                && !self.is_verb_word(i + 1)
+            {
+                i += 1;
+                continue;
+            }
             // "the water 's edge": the possessed thing is the head.
             if self.is(i, "'") && self.is(i + 1, "s") && self.class(i + 2) == Some(Class::Content) {
                 i += 2;
@@ -500,10 +530,7 @@ impl Parser<'_> {
         match word.class {
             Class::Prep => Some(plain(i, i, i + 1)),
             // "has a clock", "have their skis".
-            Class::Aux
-                if matches!(word.lower.as_str(), "has" | "have" | "had")
-                    && self.class(i + 1) == Some(Class::Det) =>
-            {
+            Class::Aux if self.has_object(i) => {
                 Some(Relation {
                     verb: true,
                     ..plain(i, i, i + 1)
@@ -709,7 +736,15 @@ impl Parser<'_> {
 
     /// "has a clock": a form of have with an object is the relation itself.
     fn has_object(&self, j: usize) -> bool {
-        matches!(self.lower(j), "has" | "have" | "had") && self.class(j + 1) == Some(Class::Det)
+        // "has tile floors" too, but not "has parked", "has begun".
+        matches!(self.lower(j), "has" | "have" | "had")
+            && (self.class(j + 1) == Some(Class::Det)
+                || self.class(j + 1) == Some(Class::Content)
+                    && self.multiword(j + 1).is_none()
+                    && !self.participle(j + 1)
+                    && !self.is_verb_word(j + 1)
+                    && !self.lex.non_noun.contains(self.lower(j + 1))
+                    && self.class(j + 2).is_some())
     }
 
     /// The caption's main verb after the first relation's object (from `from`): one after a
@@ -896,10 +931,17 @@ impl Parser<'_> {
             .collect::<Vec<_>>()
             .join(" ");
         let head = self.lower(obj.head);
+        // "wearing" is the relation only when nothing else is: "a man wearing a hat holding an
+        // umbrella" is about the umbrella.
+        let wearing = rel_text == "wearing";
         let describes = matches!(rel_text.as_str(), "in" | "dressed in" | "dressed as")
             && (self.lex.clothing.contains(head) || self.lex.frame.contains(head))
             || matches!(rel_text.as_str(), "in" | "at" | "during")
-                && lexicon::TIMES.contains(&head);
+                && lexicon::TIMES.contains(&head)
+            || wearing
+            // "a girl with black gloves is running": clothes and looks after "with" describe.
+            || rel_text == "with"
+                && (self.lex.clothing.contains(head) || lexicon::LOOKS.contains(&head));
         if describes {
             let mut k = self.skip_coordination(obj.next);
             // More clothing after commas: "in a white shirt, long blue shorts, playing".
@@ -912,11 +954,19 @@ impl Parser<'_> {
             if self.is(k, ",") {
                 k += 1;
             }
-            match self.relation_and_object(self.skip_to_relation(k)) {
-                Some(found) => (rel, rel_last, obj) = found,
+            let (k, finite) = self.skip_to_relation_finite(k);
+            match self.relation_and_object(k) {
+                // "wearing" gives way to another verb, or to a main clause ("is at the desk"),
+                // but not to a place ("a man wearing a hat on a bench").
+                Some(found) if !wearing || found.0.verb || finite => (rel, rel_last, obj) = found,
+                Some(_) => {}
                 // Clothing alone is no relation ("a boy in a blue shirt"); a place in a
-                // picture or a time is ("a bag in the photo").
-                None if self.lex.clothing.contains(head) => return None,
+                // picture or a time is ("a bag in the photo"); "wearing" alone is.
+                None if (self.lex.clothing.contains(head) || lexicon::LOOKS.contains(&head))
+                    && !wearing =>
+                {
+                    return None;
+                }
                 None => {}
             }
         }
@@ -941,6 +991,14 @@ impl Parser<'_> {
             && found.0.verb
         {
             (rel, rel_last, obj) = found;
+        }
+        // A head that cannot be a noun ("a pizza in the oven already cooked" -> "already")
+        // means the caption was misread: no triplet rather than a wrong one.
+        if [subj.head, obj.head]
+            .iter()
+            .any(|&h| self.lex.non_noun.contains(self.lower(h)))
+        {
+            return None;
         }
         let subj_p = self.phrase(subj.first, subj.head, subj.head, true);
         let rel_p = self.phrase(rel.first, rel_last, rel.first, false);
