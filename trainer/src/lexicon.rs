@@ -146,6 +146,9 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
     "in the middle of",
     "along side",
     "full of",
+    "prior to",
+    "in the midst of",
+    "along side of",
 ];
 
 /// Conjunctions and relative words that end a phrase.
@@ -723,8 +726,19 @@ pub const COLOURS: &[&str] = &[
 
 /// How someone looks: "a man with a beard" describes the man, like his clothes.
 pub const LOOKS: &[&str] = &[
-    "hair", "beard", "beards", "mustache", "moustache", "tattoo", "tattoos", "makeup",
-    "dreadlocks", "braids", "ponytail", "pigtails", "mohawk",
+    "hair",
+    "beard",
+    "beards",
+    "mustache",
+    "moustache",
+    "tattoo",
+    "tattoos",
+    "makeup",
+    "dreadlocks",
+    "braids",
+    "ponytail",
+    "pigtails",
+    "mohawk",
 ];
 
 /// What people wear: "a man in a red shirt" describes the man, it is not his relation.
@@ -801,7 +815,10 @@ pub const CLOTHING: &[&str] = &[
 ];
 
 /// Auxiliaries that make a finite verb: a verb after one is the caption's main verb.
-pub const FINITE_AUXILIARIES: &[&str] = &["is", "are", "was", "were", "has", "have", "had", "'s"];
+pub const FINITE_AUXILIARIES: &[&str] = &[
+    "is", "are", "was", "were", "has", "have", "had", "'s", "will", "can", "could", "would", "may",
+    "might",
+];
 
 /// Words that open a clause about something else; the main verb is not looked for past them.
 pub const CLAUSE_OPENERS: &[&str] = &[
@@ -812,10 +829,56 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 /// Negations: a caption that denies its relation gives no triplet.
 pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
 
+/// Modal auxiliaries: the word after one is a verb.
+pub const MODALS: &[&str] = &[
+    "will", "can", "could", "would", "may", "might", "should", "must",
+];
+
+/// Participles that introduce a name: "a woman named Corinne Lepage".
+pub const NAMING: &[&str] = &[
+    "named", "called", "titled", "entitled", "labeled", "labelled",
+];
+
+/// Participles that say where something is: their "by" is a place ("seated by a horse"),
+/// not a doer.
+pub const POSITION_PARTICIPLES: &[&str] = &[
+    "seated",
+    "parked",
+    "placed",
+    "positioned",
+    "situated",
+    "located",
+    "set",
+    "perched",
+    "mounted",
+    "hung",
+    "stacked",
+    "lined",
+    "stationed",
+    "docked",
+    "moored",
+    "propped",
+];
+
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &[
-    "back", "away", "together", "around", "forward", "ahead", "far", "downhill", "uphill", "ready",
-    "high", "low", "only", "upwards", "downwards", "backwards", "forwards",
+    "back",
+    "away",
+    "together",
+    "around",
+    "forward",
+    "ahead",
+    "far",
+    "downhill",
+    "uphill",
+    "ready",
+    "high",
+    "low",
+    "only",
+    "upwards",
+    "downwards",
+    "backwards",
+    "forwards",
 ];
 
 /// Nouns of time: "a street at night" says when, it is not the caption's relation.

@@ -138,10 +138,7 @@ fn lexicon() -> &'static Lexicon {
                 .flat_map(|(_, nouns)| nouns.iter().copied())
                 .chain(["animal", "animals"])
                 .collect(),
-            non_noun: NON_NOUNS
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect(),
+            non_noun: NON_NOUNS.lines().filter(|l| !l.starts_with('#')).collect(),
         }
     })
 }
@@ -211,6 +208,8 @@ struct Parser<'a> {
     caption: &'a str,
     w: Vec<Word>,
     lex: &'static Lexicon,
+    /// Whether capitals mark names here, rather than every word ("A Man Riding A Horse").
+    names: bool,
 }
 
 /// A noun phrase found at a position: its first content word, its head and where it ends.
@@ -290,6 +289,10 @@ impl Parser<'_> {
                 && !self.is_verb_word(i + 1);
             return !before_noun;
         }
+        // A base form after a modal: "will begin in", "can sleep".
+        if i > 0 && lexicon::MODALS.contains(&self.lower(i - 1)) {
+            return true;
+        }
         // An infinitive after "about to", "trying to".
         if i >= 2 && self.is(i - 1, "to") && lexicon::BEFORE_INFINITIVE.contains(&self.lower(i - 2))
         {
@@ -327,6 +330,7 @@ impl Parser<'_> {
             && self.plural(i - 1)
             && !w.ends_with('s')
             && w.len() > 2
+            && !lex.collective.contains(w)
             && self.opens_complement(i + 1)
         {
             return true;
@@ -349,6 +353,13 @@ impl Parser<'_> {
                 && self.class(i - 1) == Some(Class::Content)
                 && !self.lower(i - 1).ends_with("'s")
                 && next == Some(Class::Det))
+    }
+
+    /// Whether the word at `i` starts with a capital letter.
+    fn capital(&self, i: usize) -> bool {
+        self.w
+            .get(i)
+            .is_some_and(|w| self.caption[w.start..].starts_with(|c: char| c.is_uppercase()))
     }
 
     /// Whether the word at `i` is a past participle ("parked", "broken").
@@ -417,6 +428,28 @@ impl Parser<'_> {
             if head.is_some() && !describing && self.is_verb(i) {
                 break;
             }
+            // "a woman named Corinne Lepage", "the name Lindsey Apodaca", "the show Mad Men":
+            // a name after the head is what it is called, not a new head.
+            // Not after a describing word ("a red Frisbee"), nor before the phrase's own noun
+            // ("a jack Russell terrier").
+            if let Some(h) = head
+                && self.names
+                && !self.capital(h)
+                && !self.describing(h)
+                && !self.participle(h)
+            {
+                let called = lexicon::NAMING.contains(&self.lower(i)) && self.capital(i + 1);
+                if called || self.capital(i) {
+                    let mut e = i + usize::from(called);
+                    while self.class(e) == Some(Class::Content) && self.capital(e) {
+                        e += 1;
+                    }
+                    if self.class(e) != Some(Class::Content) || self.is_verb(e) {
+                        i = e;
+                        break;
+                    }
+                }
+            }
             let opening = head.is_none();
             head = Some(i);
             i += 1;
@@ -448,9 +481,12 @@ impl Parser<'_> {
                 continue;
             }
             // "a brown, white and black bird" too.
+            // "an old black and white photo" too: the colours may follow another word.
             let colours = (first..i)
+                .skip_while(|&k| !self.lex.colour.contains(self.lower(k)))
                 .filter(|&k| !matches!(self.lower(k), "," | "and"))
-                .all(|k| self.lex.colour.contains(self.lower(k)));
+                .all(|k| self.lex.colour.contains(self.lower(k)))
+                && self.lex.colour.contains(self.lower(i - 1));
             if colours {
                 let mut j = i;
                 if self.is(j, ",") {
@@ -530,12 +566,10 @@ impl Parser<'_> {
         match word.class {
             Class::Prep => Some(plain(i, i, i + 1)),
             // "has a clock", "have their skis".
-            Class::Aux if self.has_object(i) => {
-                Some(Relation {
-                    verb: true,
-                    ..plain(i, i, i + 1)
-                })
-            }
+            Class::Aux if self.has_object(i) => Some(Relation {
+                verb: true,
+                ..plain(i, i, i + 1)
+            }),
             // A verb with nothing of its own gives way to the next: "standing and talking on
             // a court", "is jumping while juggling knives".
             Class::Content
@@ -734,6 +768,41 @@ impl Parser<'_> {
         (j, finite)
     }
 
+    /// The doer of a passive named after a place or a part ("is ridden through the streets by
+    /// a man", "gets tagged at base by a girl"): a person or an animal after "by", within a
+    /// few words of the relation's object.
+    fn late_agent(&self, rel: &Relation, obj: &NounPhrase) -> Option<NounPhrase> {
+        let before = self.lower(rel.first.checked_sub(1)?);
+        let passive_aux = matches!(
+            before,
+            "is" | "are" | "was" | "were" | "being" | "been" | "be" | "gets" | "get" | "got"
+        );
+        let placed = lexicon::POSITION_PARTICIPLES.contains(&self.lower(rel.first));
+        if rel.passive || !rel.verb || !passive_aux || placed || !self.participle(rel.first) {
+            return None;
+        }
+        // Only places and parts in between: "horse droppings left by horses" is another clause.
+        if self.class(obj.next) != Some(Class::Prep) {
+            return None;
+        }
+        let mut k = obj.next;
+        while k < self.w.len().min(obj.next + 6) {
+            if self.is(k, "by") && self.multiword(k).is_none() {
+                let agent = self.noun_phrase(k + 1)?;
+                return self.acts(agent.head).then_some(agent);
+            }
+            // Another clause or verb ("droppings left by horses") has its own doer.
+            if matches!(self.class(k), Some(Class::Punct | Class::Conj))
+                || self.participle(k)
+                || self.is_verb_word(k)
+            {
+                return None;
+            }
+            k += 1;
+        }
+        None
+    }
+
     /// "has a clock": a form of have with an object is the relation itself.
     fn has_object(&self, j: usize) -> bool {
         // "has tile floors" too, but not "has parked", "has begun".
@@ -900,6 +969,10 @@ impl Parser<'_> {
             if self.is(j, "up") {
                 j += 1;
             }
+            // "a close up picture of".
+            if self.lex.frame.contains(self.lower(j)) {
+                j += 1;
+            }
             if self.is(j, "of") {
                 subj = self.noun_phrase(j + 1)?;
             }
@@ -1000,6 +1073,16 @@ impl Parser<'_> {
         {
             return None;
         }
+        // "an elephant is ridden through the streets by a man": the doer comes later.
+        if let Some(agent) = self.late_agent(&rel, &obj) {
+            let subj_p = self.phrase(subj.first, subj.head, subj.head, true);
+            return Some(Triplet {
+                subj: self.phrase(agent.first, agent.head, agent.head, true),
+                rel: self.phrase(rel.first, rel.first, rel.first, false),
+                obj: subj_p,
+                passive: true,
+            });
+        }
         let subj_p = self.phrase(subj.first, subj.head, subj.head, true);
         let rel_p = self.phrase(rel.first, rel_last, rel.first, false);
         let obj_p = self.phrase(obj.first, obj.head, obj.head, true);
@@ -1025,10 +1108,31 @@ impl Parser<'_> {
 /// The first subject-relation-object triplet of `caption`, or none when the caption does not
 /// have the shape the rules know.
 pub fn extract(caption: &str) -> Option<Triplet> {
+    let mut w = words(caption);
+    // "a beer can sits", "a blue can of ale": "can" after a word of its phrase, before no
+    // verb, is the container.
+    let lex = lexicon();
+    for i in 1..w.len() {
+        let next = w.get(i + 1);
+        let no_verb = next.is_none_or(|n| {
+            matches!(n.class, Class::Prep | Class::Punct | Class::Conj)
+                || lex.third.contains(n.lower.as_str())
+        });
+        if matches!(w[i].lower.as_str(), "can" | "cans")
+            && matches!(w[i - 1].class, Class::Det | Class::Content)
+            && no_verb
+        {
+            w[i].class = Class::Content;
+        }
+    }
+    let capital = |w: &Word| caption[w.start..].starts_with(|c: char| c.is_uppercase());
+    let content = w.iter().filter(|w| w.class == Class::Content);
+    let (all, capitals) = content.fold((0, 0), |(a, c), w| (a + 1, c + usize::from(capital(w))));
     Parser {
         caption,
-        w: words(caption),
-        lex: lexicon(),
+        names: capitals * 2 < all,
+        w,
+        lex,
     }
     .parse()
 }
