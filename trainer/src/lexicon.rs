@@ -149,6 +149,7 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
     "prior to",
     "in the midst of",
     "along side of",
+    "on top",
 ];
 
 /// Conjunctions and relative words that end a phrase.
@@ -239,6 +240,7 @@ pub const COLLECTIVES: &[&str] = &[
     "sorts",
     "heap",
     "load",
+    "half",
     "teams",
     "hundreds",
     "thousands",
@@ -258,6 +260,7 @@ pub const PARTS: &[&str] = &[
 
 /// Words that open a caption about the picture itself ("a picture of ...", "a close up of").
 pub const FRAMES: &[&str] = &[
+    "landscape",
     "picture",
     "photo",
     "photograph",
@@ -548,6 +551,7 @@ pub const IRREGULAR_PARTICIPLES: &[&str] = &[
 
 /// Nouns (and adjectives used as nouns) ending in -ing, never a relation.
 pub const ING_NOUNS: &[&str] = &[
+    "writing",
     "building",
     "buildings",
     "ceiling",
@@ -862,6 +866,12 @@ pub const POSITION_PARTICIPLES: &[&str] = &[
 
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &[
+    "alert",
+    "flat",
+    "upright",
+    "barefoot",
+    "barefooted",
+    "straight",
     "back",
     "away",
     "together",

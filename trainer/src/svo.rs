@@ -136,7 +136,7 @@ fn lexicon() -> &'static Lexicon {
                 .iter()
                 .filter(|(class, _)| ACTING_CLASSES.contains(class))
                 .flat_map(|(_, nouns)| nouns.iter().copied())
-                .chain(["animal", "animals"])
+                .chain(["animal", "animals", "someone", "somebody"])
                 .collect(),
             non_noun: NON_NOUNS.lines().filter(|l| !l.starts_with('#')).collect(),
         }
@@ -340,7 +340,11 @@ impl Parser<'_> {
         // ("a man performs a trick"), while "train tracks on" stays a plural noun.
         // A base form needs a plural or coordinated subject before it: "a computer hard drive
         // with" is a noun phrase.
-        let many = self.plural(i - 1) || (0..i).any(|k| self.is(k, "and"));
+        let many = self.plural(i - 1)
+            || (0..i)
+                .rev()
+                .take_while(|&k| self.class(k) != Some(Class::Prep))
+                .any(|k| self.is(k, "and"));
         // "stand and look at": joined to another verb.
         let joined = self.is(i + 1, "and")
             && lex.base.contains(self.lower(i + 2))
@@ -352,7 +356,8 @@ impl Parser<'_> {
                 && i > 0
                 && self.class(i - 1) == Some(Class::Content)
                 && !self.lower(i - 1).ends_with("'s")
-                && next == Some(Class::Det))
+                && next == Some(Class::Det)
+                && !matches!(self.lower(i + 1), "that" | "this" | "these" | "those"))
     }
 
     /// Whether the word at `i` starts with a capital letter.
@@ -411,9 +416,10 @@ impl Parser<'_> {
             }
             // "through a field side by side", "her toenails red.": an adverb or a colour after
             // the head is not part of the phrase.
-            if head.is_some()
+            if let Some(h) = head
                 && (self.is(i, "side") && self.is(i + 1, "by") && self.is(i + 2, "side")
                     || self.lex.colour.contains(self.lower(i))
+                        && !self.lex.colour.contains(self.lower(h))
                         && (self.class(i + 1).is_none() || self.is(i + 1, ".")))
             {
                 break;
@@ -528,10 +534,26 @@ impl Parser<'_> {
         })
     }
 
+    /// Where the main clause resumes after an aside between commas at `i` (", one wearing a
+    /// hat, are playing"): the word after the second comma, when a verb or a finite
+    /// auxiliary follows it.
+    fn aside_end(&self, i: usize) -> Option<usize> {
+        if !self.is(i, ",") {
+            return None;
+        }
+        let k = (i + 2..self.w.len().min(i + 16)).find(|&k| self.is(k, ","))?;
+        let next = self.lower(k + 1);
+        let verb = self.lex.finite.contains(next)
+            || self.class(k + 1) == Some(Class::Content)
+                && (self.is_verb_word(k + 1) || self.lex.base.contains(next))
+                && self.opens_complement(k + 2);
+        verb.then_some(k + 1)
+    }
+
     /// Skips "and a woman", ", a coat and an umbrella" after a noun phrase: the first of
     /// coordinated nouns is the one the triplet names.
     fn skip_coordination(&self, mut i: usize) -> usize {
-        while self.is(i, "and") || self.is(i, ",") {
+        while self.is(i, "and") || self.is(i, "or") || self.is(i, ",") {
             let mut j = i + 1;
             if self.is(j, "and") {
                 j += 1;
@@ -591,7 +613,13 @@ impl Parser<'_> {
                     passive,
                     verb: true,
                 };
-                if passive && self.is(i + 1, "by") && self.multiword(i + 1).is_none() {
+                // "parked by a post", "mounted by the stairs": after a participle of
+                // position, "by" is a place unless someone is named.
+                let placed = lexicon::POSITION_PARTICIPLES.contains(&word.lower.as_str())
+                    && self
+                        .noun_phrase(i + 2)
+                        .is_some_and(|np| !self.acts(np.head));
+                if passive && self.is(i + 1, "by") && self.multiword(i + 1).is_none() && !placed {
                     return Some(verb(i, i + 2, true));
                 }
                 // A chain of verbs is one relation: "stands holding", "sits parked next to".
@@ -987,6 +1015,11 @@ impl Parser<'_> {
         // Between subject and relation: "and a woman", "that", "is", "are all", and a comma
         // before a verb ("a young boy, throwing a stone").
         let mut after = self.skip_coordination(subj.next);
+        // "two children, one wearing a red jacket, are sliding down": an aside between commas
+        // before the main verb.
+        if let Some(k) = self.aside_end(after) {
+            after = k;
+        }
         if self.is(after, ",")
             && self.class(after + 1) == Some(Class::Content)
             && self.is_verb(after + 1)
@@ -997,7 +1030,27 @@ impl Parser<'_> {
         if lexicon::NEGATIONS.contains(&self.lower(j)) || self.is(j, "no") {
             return None;
         }
-        let (mut rel, mut rel_last, mut obj) = self.relation_and_object(j)?;
+        // "a woman who is blind is talking to a girl": when what follows the subject has no
+        // object, the main clause's verb may.
+        let (mut rel, mut rel_last, mut obj) = match self.relation_and_object(j) {
+            Some(found) => found,
+            None => {
+                // Not past a conjunction or a colon: "... and some are using tongs" is
+                // another clause with its own subject.
+                let k = (j..self.w.len().min(j + 8))
+                    .take_while(|&k| {
+                        self.class(k) != Some(Class::Conj)
+                            && !self.lex.opener.contains(self.lower(k))
+                            && !self.is(k, ":")
+                    })
+                    .find(|&k| self.lex.finite.contains(self.lower(k)) && !self.has_object(k))?;
+                let found = self.relation_and_object(self.skip_to_relation(k + 1))?;
+                if !found.0.verb {
+                    return None;
+                }
+                found
+            }
+        };
         // "a man in a red shirt ...": clothing describes the subject; the relation follows.
         let rel_text = (rel.first..=rel_last)
             .map(|k| self.lower(k))
