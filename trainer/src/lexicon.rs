@@ -730,6 +730,8 @@ pub const COLOURS: &[&str] = &[
 
 /// How someone looks: "a man with a beard" describes the man, like his clothes.
 pub const LOOKS: &[&str] = &[
+    "haircut",
+    "hairstyle",
     "hair",
     "beard",
     "beards",
@@ -832,6 +834,9 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 
 /// Negations: a caption that denies its relation gives no triplet.
 pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
+
+/// Words that strengthen a describing word inside a noun phrase: "a very small plane".
+pub const INTENSIFIERS: &[&str] = &["very", "really", "quite", "pretty", "fairly", "extremely"];
 
 /// Modal auxiliaries: the word after one is a verb.
 pub const MODALS: &[&str] = &[

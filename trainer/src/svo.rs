@@ -266,6 +266,16 @@ impl Parser<'_> {
         let w = self.lower(i);
         let next = self.class(i + 1);
         if w.len() > 4 && w.ends_with("ing") {
+            // "a big sleeping dog": between a describing word and a noun, it describes.
+            if i > 0
+                && self.plain_adjective(i - 1)
+                && next == Some(Class::Content)
+                && self.multiword(i + 1).is_none()
+                && !self.is_verb_word(i + 1)
+                && !self.acts(i - 1)
+            {
+                return false;
+            }
             // "people shopping for games": after someone who acts, before what a verb
             // governs, even a word usually a noun is the verb.
             // After an auxiliary too: "is drawing a picture".
@@ -411,6 +421,15 @@ impl Parser<'_> {
         let first = i;
         let mut head = None;
         while let Some(word) = self.w.get(i) {
+            // "a bright red, very small plane": an intensifier before a describing word.
+            if head.is_some()
+                && lexicon::INTENSIFIERS.contains(&word.lower.as_str())
+                && self.class(i + 1) == Some(Class::Content)
+                && self.describing(i + 1)
+            {
+                i += 1;
+                continue;
+            }
             if word.class != Class::Content || self.multiword(i).is_some() {
                 break;
             }
@@ -594,14 +613,16 @@ impl Parser<'_> {
             }),
             // A verb with nothing of its own gives way to the next: "standing and talking on
             // a court", "is jumping while juggling knives".
+            // "running around and playing a guitar" too.
             Class::Content
                 if self.is_verb(i)
-                    && matches!(self.lower(i + 1), "and" | "while")
-                    && (self.is_verb_word(i + 2)
-                        || self.lex.base.contains(self.lower(i + 2))
-                            && self.opens_complement(i + 3)) =>
+                    && let a = i + usize::from(matches!(self.lower(i + 1), "around" | "about"))
+                    && matches!(self.lower(a + 1), "and" | "while")
+                    && (self.is_verb_word(a + 2)
+                        || self.lex.base.contains(self.lower(a + 2))
+                            && self.opens_complement(a + 3)) =>
             {
-                self.relation(i + 2)
+                self.relation(a + 2)
             }
             Class::Content if self.is_verb(i) => {
                 let passive =
@@ -786,6 +807,13 @@ impl Parser<'_> {
             } else if lexicon::PLACE_ADVERBS.contains(&w) && next_is_relation {
                 // "a person outside near a hydrant", "out riding her bike".
                 j += 1;
+            } else if matches!(w, "on" | "off")
+                && j > 0
+                && self.lex.finite.contains(self.lower(j - 1))
+                && self.class(j + 1) == Some(Class::Prep)
+            {
+                // "a tv is on in the living room": switched on, then where.
+                j += 1;
             } else if lexicon::BEFORE_INFINITIVE.contains(&w) && self.is(j + 1, "to") {
                 // "about to throw a frisbee": the infinitive is the relation.
                 j += 2;
@@ -904,6 +932,16 @@ impl Parser<'_> {
     /// one of their endings ("rocky", "metallic", "wooden").
     fn describing(&self, i: usize) -> bool {
         let w = self.lower(i);
+        self.plain_adjective(i)
+            || w.len() > 4
+                && ["y", "ic", "al", "ful", "ous", "ive", "en"]
+                    .iter()
+                    .any(|e| w.ends_with(e))
+    }
+
+    /// Whether the word at `i` is a colour or a common describing word, never a noun.
+    fn plain_adjective(&self, i: usize) -> bool {
+        let w = self.lower(i);
         self.lex.colour.contains(w)
             || matches!(
                 w,
@@ -925,10 +963,6 @@ impl Parser<'_> {
                     | "busy"
                     | "huge"
             )
-            || w.len() > 4
-                && ["y", "ic", "al", "ful", "ous", "ive", "en"]
-                    .iter()
-                    .any(|e| w.ends_with(e))
     }
 
     /// Whether the noun at `i` names a person or an animal.
@@ -1020,9 +1054,11 @@ impl Parser<'_> {
         if let Some(k) = self.aside_end(after) {
             after = k;
         }
+        // "a young boy, throwing a stone"; "a wooden bench, on the side of a road".
         if self.is(after, ",")
-            && self.class(after + 1) == Some(Class::Content)
-            && self.is_verb(after + 1)
+            && (self.class(after + 1) == Some(Class::Content) && self.is_verb(after + 1)
+                || self.class(after + 1) == Some(Class::Prep)
+                || self.multiword(after + 1).is_some())
         {
             after += 1;
         }
