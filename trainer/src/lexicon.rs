@@ -438,7 +438,6 @@ pub const THIRD_PERSON_VERBS: &[&str] = &[
     "pours",
     "sings",
     "writes",
-    "types",
     "chews",
     "pats",
     "carves",
@@ -749,6 +748,12 @@ pub const LOOKS: &[&str] = &[
 
 /// What people wear: "a man in a red shirt" describes the man, it is not his relation.
 pub const CLOTHING: &[&str] = &[
+    "pajamas",
+    "pyjamas",
+    "sombrero",
+    "sombreros",
+    "colors",
+    "colours",
     "shirt",
     "shirts",
     "jacket",

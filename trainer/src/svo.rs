@@ -299,6 +299,18 @@ impl Parser<'_> {
                 && !self.is_verb_word(i + 1);
             return !before_noun;
         }
+        // "boys in uniforms play soccer": a verb right after clothes.
+        if i > 0
+            && lex.base.contains(w)
+            && lex.clothing.contains(self.lower(i - 1))
+            && !lex.colour.contains(self.lower(i - 1))
+            && matches!(
+                next,
+                Some(Class::Content | Class::Det | Class::Prep | Class::Skip)
+            )
+        {
+            return true;
+        }
         // A base form after a modal: "will begin in", "can sleep".
         if i > 0 && lexicon::MODALS.contains(&self.lower(i - 1)) {
             return true;
@@ -451,6 +463,15 @@ impl Parser<'_> {
                 && self.class(i + 1) == Some(Class::Content)
                 && !self.is_verb_word(i + 1);
             if head.is_some() && !describing && self.is_verb(i) {
+                break;
+            }
+            // "boys in uniforms play soccer": clothes are not a compound's first word, so a
+            // verb after them starts the relation.
+            if let Some(h) = head
+                && self.lex.clothing.contains(self.lower(h))
+                && !self.lex.colour.contains(self.lower(h))
+                && (self.lex.base.contains(self.lower(i)) || self.is_verb_word(i))
+            {
                 break;
             }
             // "a woman named Corinne Lepage", "the name Lindsey Apodaca", "the show Mad Men":
