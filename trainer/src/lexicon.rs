@@ -685,16 +685,17 @@ pub const ED_WORDS: &[&str] = &[
 
 /// Verbs in the plural present common in captions ("two men stand in front of a truck").
 pub const BASE_VERBS: &[&str] = &[
-    "go", "sit", "stand", "ride", "walk", "play", "wait", "look", "gather", "lie", "lay", "eat",
-    "hang", "drive", "cross", "pass", "fly", "graze", "rest", "line", "park", "travel", "head",
-    "move", "pose", "watch", "hold", "wear", "pull", "push", "carry", "share", "work", "run",
-    "stroll", "fill", "surround", "face", "approach", "follow", "lead", "chase", "race", "swim",
-    "jump", "climb", "hug", "cover", "sleep", "prepare", "serve", "pee", "skate", "ski", "surf",
-    "sail", "wander", "crowd", "board", "exit", "enter", "talk", "laugh", "smile", "lean", "relax",
-    "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come", "kneel",
-    "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed", "enjoy",
-    "leap", "sing", "hike", "paddle", "browse", "pick", "attend", "arrive", "stare", "choose",
-    "apply", "explain", "place", "stop", "use", "fix", "keep", "write", "learn", "kick", "fall",
+    "fight", "go", "sit", "stand", "ride", "walk", "play", "wait", "look", "gather", "lie", "lay",
+    "eat", "hang", "drive", "cross", "pass", "fly", "graze", "rest", "line", "park", "travel",
+    "head", "move", "pose", "watch", "hold", "wear", "pull", "push", "carry", "share", "work",
+    "run", "stroll", "fill", "surround", "face", "approach", "follow", "lead", "chase", "race",
+    "swim", "jump", "climb", "hug", "cover", "sleep", "prepare", "serve", "pee", "skate", "ski",
+    "surf", "sail", "wander", "crowd", "board", "exit", "enter", "talk", "laugh", "smile", "lean",
+    "relax", "perch", "tow", "dig", "huddle", "get", "form", "dance", "put", "swing", "come",
+    "kneel", "peer", "purchase", "buy", "catch", "throw", "hit", "take", "see", "make", "feed",
+    "enjoy", "leap", "sing", "hike", "paddle", "browse", "pick", "attend", "arrive", "stare",
+    "choose", "apply", "explain", "place", "stop", "use", "fix", "keep", "write", "learn", "kick",
+    "fall",
 ];
 
 /// Colour words, joined by "and" inside one noun phrase ("a red and white bus").
@@ -748,6 +749,16 @@ pub const LOOKS: &[&str] = &[
 
 /// What people wear: "a man in a red shirt" describes the man, it is not his relation.
 pub const CLOTHING: &[&str] = &[
+    "sari",
+    "saris",
+    "kimono",
+    "tunic",
+    "shawl",
+    "blazer",
+    "cloak",
+    "cloaks",
+    "leotard",
+    "kit",
     "pajamas",
     "pyjamas",
     "sombrero",
@@ -839,6 +850,17 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 
 /// Negations: a caption that denies its relation gives no triplet.
 pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
+
+/// Reflexive pronouns: "enjoying themselves" has no object of its own.
+pub const REFLEXIVES: &[&str] = &[
+    "himself",
+    "herself",
+    "itself",
+    "themselves",
+    "myself",
+    "yourself",
+    "ourselves",
+];
 
 /// Words that strengthen a describing word inside a noun phrase: "a very small plane".
 pub const INTENSIFIERS: &[&str] = &["very", "really", "quite", "pretty", "fairly", "extremely"];

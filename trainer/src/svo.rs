@@ -366,7 +366,7 @@ impl Parser<'_> {
             || (0..i)
                 .rev()
                 .take_while(|&k| self.class(k) != Some(Class::Prep))
-                .any(|k| self.is(k, "and"));
+                .any(|k| self.is(k, "and") && !self.is_verb_word(k + 1));
         // "stand and look at": joined to another verb.
         let joined = self.is(i + 1, "and")
             && lex.base.contains(self.lower(i + 2))
@@ -637,7 +637,10 @@ impl Parser<'_> {
             // "running around and playing a guitar" too.
             Class::Content
                 if self.is_verb(i)
-                    && let a = i + usize::from(matches!(self.lower(i + 1), "around" | "about"))
+                    && let a = i + usize::from(
+                        matches!(self.lower(i + 1), "around" | "about")
+                            || lexicon::RELATION_ADVERBS.contains(&self.lower(i + 1)),
+                    )
                     && matches!(self.lower(a + 1), "and" | "while")
                     && (self.is_verb_word(a + 2)
                         || self.lex.base.contains(self.lower(a + 2))
@@ -792,6 +795,15 @@ impl Parser<'_> {
     fn relation_and_object(&self, i: usize) -> Option<(Relation, usize, NounPhrase)> {
         let rel = self.relation(i)?;
         let obj = self.noun_phrase(rel.next)?;
+        // "enjoying themselves and admiring parked motorcycles": the next verb has the object.
+        if rel.verb
+            && lexicon::REFLEXIVES.contains(&self.lower(obj.head))
+            && self.is(obj.next, "and")
+            && self.is_verb_word(obj.next + 1)
+            && let Some(found) = self.relation_and_object(obj.next + 1)
+        {
+            return Some(found);
+        }
         if rel.passive {
             return Some((rel.last, obj)).map(|(l, o)| (rel, l, o));
         }
@@ -1127,18 +1139,30 @@ impl Parser<'_> {
                 && (self.lex.clothing.contains(head) || lexicon::LOOKS.contains(&head));
         if describes {
             let mut k = self.skip_coordination(obj.next);
-            // More clothing after commas: "in a white shirt, long blue shorts, playing".
-            while self.is(k, ",")
+            // More clothing after commas: "in a white shirt, long blue shorts, playing";
+            // "a white jacket with blue jeans walking".
+            while matches!(self.lower(k), "," | "with")
                 && let Some(more) = self.noun_phrase(k + 1)
                 && self.lex.clothing.contains(self.lower(more.head))
             {
                 k = self.skip_coordination(more.next);
             }
-            if self.is(k, ",") {
+            // "wearing a hat and talking on the phone".
+            if matches!(self.lower(k), "," | "and") {
                 k += 1;
             }
             let (k, finite) = self.skip_to_relation_finite(k);
-            match self.relation_and_object(k) {
+            // "wearing a hazard cone on his head and holding a flare": past the place of the
+            // clothes to a verb joined by "and".
+            let found = self.relation_and_object(k);
+            let found = match found {
+                Some(f) if wearing && !f.0.verb && self.is(f.2.next, "and") => self
+                    .relation_and_object(f.2.next + 1)
+                    .filter(|g| g.0.verb)
+                    .or(Some(f)),
+                other => other,
+            };
+            match found {
                 // "wearing" gives way to another verb, or to a main clause ("is at the desk"),
                 // but not to a place ("a man wearing a hat on a bench").
                 Some(found) if !wearing || found.0.verb || finite => (rel, rel_last, obj) = found,
