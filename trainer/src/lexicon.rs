@@ -851,6 +851,14 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 /// Negations: a caption that denies its relation gives no triplet.
 pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
 
+/// Irregular simple pasts (not participles): "the airplane began its ascent".
+pub const IRREGULAR_PASTS: &[&str] = &[
+    "began", "rode", "sat", "stood", "ate", "ran", "took", "threw", "caught", "held", "flew",
+    "fell", "drove", "wore", "swam", "sang", "drank", "gave", "saw", "came", "went", "brought",
+    "bought", "got", "put", "hit", "led", "lay", "knelt", "leapt", "climbed", "grew", "drew",
+    "wrote", "broke", "chose", "spoke", "stole", "woke",
+];
+
 /// Reflexive pronouns: "enjoying themselves" has no object of its own.
 pub const REFLEXIVES: &[&str] = &[
     "himself",

@@ -124,7 +124,11 @@ fn lexicon() -> &'static Lexicon {
             collective: set(lexicon::COLLECTIVES),
             part: set(lexicon::PARTS),
             frame: set(lexicon::FRAMES),
-            third: set(lexicon::THIRD_PERSON_VERBS),
+            // Simple pasts act like verbs in the present: "a man rode by the cafe".
+            third: set(lexicon::THIRD_PERSON_VERBS)
+                .into_iter()
+                .chain(lexicon::IRREGULAR_PASTS.iter().copied())
+                .collect(),
             base: set(lexicon::BASE_VERBS),
             irregular: set(lexicon::IRREGULAR_PARTICIPLES),
             ing_noun: set(lexicon::ING_NOUNS),
@@ -309,6 +313,10 @@ impl Parser<'_> {
                 Some(Class::Content | Class::Det | Class::Prep | Class::Skip)
             )
         {
+            return true;
+        }
+        // "four women, one with a pink wig, look at": a verb after an aside.
+        if i > 0 && self.is(i - 1, ",") && lex.base.contains(w) && self.opens_complement(i + 1) {
             return true;
         }
         // A base form after a modal: "will begin in", "can sleep".
@@ -578,7 +586,8 @@ impl Parser<'_> {
     /// hat, are playing"): the word after the second comma, when a verb or a finite
     /// auxiliary follows it.
     fn aside_end(&self, i: usize) -> Option<usize> {
-        if !self.is(i, ",") {
+        // ", holding a bag, jumping": a verb after the first comma is no aside.
+        if !self.is(i, ",") || self.is_verb_word(i + 1) {
             return None;
         }
         let k = (i + 2..self.w.len().min(i + 16)).find(|&k| self.is(k, ","))?;
@@ -697,7 +706,12 @@ impl Parser<'_> {
                 // Adverbs before a preposition stay in it: "standing alone on".
                 let mut a = v;
                 loop {
-                    if self.is_adverb(a + 1) {
+                    // "standing together around bicycles": a preposition before its noun
+                    // phrase is not another adverb.
+                    let preposition = a > v
+                        && self.class(a + 1) == Some(Class::Prep)
+                        && matches!(self.class(a + 2), Some(Class::Det | Class::Content));
+                    if self.is_adverb(a + 1) && !preposition {
                         a += 1;
                     } else if self.is(a + 1, "side")
                         && self.is(a + 2, "by")
@@ -1081,9 +1095,12 @@ impl Parser<'_> {
         }
         // Between subject and relation: "and a woman", "that", "is", "are all", and a comma
         // before a verb ("a young boy, throwing a stone").
-        let mut after = self.skip_coordination(subj.next);
         // "two children, one wearing a red jacket, are sliding down": an aside between commas
         // before the main verb.
+        let mut after = match self.aside_end(subj.next) {
+            Some(k) => k,
+            None => self.skip_coordination(subj.next),
+        };
         if let Some(k) = self.aside_end(after) {
             after = k;
         }
@@ -1109,7 +1126,7 @@ impl Parser<'_> {
                 let k = (j..self.w.len().min(j + 8))
                     .take_while(|&k| {
                         self.class(k) != Some(Class::Conj)
-                            && !self.lex.opener.contains(self.lower(k))
+                            && (self.is(k, "to") || !self.lex.opener.contains(self.lower(k)))
                             && !self.is(k, ":")
                     })
                     .find(|&k| self.lex.finite.contains(self.lower(k)) && !self.has_object(k))?;
@@ -1147,8 +1164,11 @@ impl Parser<'_> {
             {
                 k = self.skip_coordination(more.next);
             }
-            // "wearing a hat and talking on the phone".
-            if matches!(self.lower(k), "," | "and") {
+            // "wearing a hat and talking on the phone"; "dressed in costume, one with a pink
+            // wig, look to the left".
+            if let Some(end) = self.aside_end(k) {
+                k = end;
+            } else if matches!(self.lower(k), "," | "and") {
                 k += 1;
             }
             let (k, finite) = self.skip_to_relation_finite(k);
