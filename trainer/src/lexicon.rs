@@ -24,6 +24,9 @@ pub const AUXILIARIES: &[&str] = &[
 
 /// Adverbs and similar words skipped before a relation ("is also sitting", "are all parked").
 pub const SKIPPABLE: &[&str] = &[
+    "quite",
+    "really",
+    "rather",
     "also",
     "still",
     "just",
@@ -849,7 +852,21 @@ pub const CLAUSE_OPENERS: &[&str] = &[
 ];
 
 /// Negations: a caption that denies its relation gives no triplet.
-pub const NEGATIONS: &[&str] = &["not", "never", "isn't", "aren't", "doesn't", "don't"];
+pub const NEGATIONS: &[&str] = &[
+    "not",
+    "never",
+    "isn't",
+    "aren't",
+    "doesn't",
+    "don't",
+    "cannot",
+    "can't",
+    "won't",
+    "shouldn't",
+    "couldn't",
+    "wouldn't",
+    "shouldn",
+];
 
 /// Irregular simple pasts (not participles): "the airplane began its ascent".
 pub const IRREGULAR_PASTS: &[&str] = &[
@@ -858,6 +875,9 @@ pub const IRREGULAR_PASTS: &[&str] = &[
     "bought", "got", "put", "hit", "led", "lay", "knelt", "leapt", "climbed", "grew", "drew",
     "wrote", "broke", "chose", "spoke", "stole", "woke",
 ];
+
+/// Personal pronouns that stand for a whole noun phrase: "we see a man".
+pub const PRONOUNS: &[&str] = &["we", "they", "he", "she", "i", "you", "someone", "somebody"];
 
 /// Reflexive pronouns: "enjoying themselves" has no object of its own.
 pub const REFLEXIVES: &[&str] = &[

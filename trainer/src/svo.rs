@@ -303,6 +303,25 @@ impl Parser<'_> {
                 && !self.is_verb_word(i + 1);
             return !before_noun;
         }
+        // "we see", "she looks": after a pronoun comes the verb.
+        if i > 0 && lexicon::PRONOUNS.contains(&self.lower(i - 1)) {
+            return next.is_some() && next != Some(Class::Punct) && !self.describing(i);
+        }
+        // "we see a man ride a skateboard": a verb's base form after someone, before its
+        // object.
+        if i > 0 && lex.base.contains(w) && self.acts(i - 1) && next == Some(Class::Det) {
+            return true;
+        }
+        // "a man in a life vest kayaks down the rapids".
+        if i > 0
+            && w.len() > 3
+            && w.ends_with('s')
+            && lex.clothing.contains(self.lower(i - 1))
+            && !lex.colour.contains(self.lower(i - 1))
+            && matches!(next, Some(Class::Det | Class::Prep))
+        {
+            return true;
+        }
         // "boys in uniforms play soccer": a verb right after clothes.
         if i > 0
             && lex.base.contains(w)
@@ -431,7 +450,23 @@ impl Parser<'_> {
                 next: i + 2,
             });
         }
+        // "we see a man", "she looks at": a pronoun is a whole phrase.
+        if lexicon::PRONOUNS.contains(&self.lower(i)) {
+            return Some(NounPhrase {
+                first: i,
+                head: i,
+                next: i + 1,
+            });
+        }
         while matches!(self.class(i), Some(Class::Det | Class::Skip)) {
+            i += 1;
+        }
+        // "an outside train station": a word of place before a noun describes it.
+        if i > 0
+            && self.class(i - 1) == Some(Class::Det)
+            && matches!(self.lower(i), "outside" | "inside")
+            && self.class(i + 1) == Some(Class::Content)
+        {
             i += 1;
         }
         // "of" after a determiner belongs to a quantity: "one of the dogs", "some of the cars".
@@ -450,7 +485,11 @@ impl Parser<'_> {
                 i += 1;
                 continue;
             }
-            if word.class != Class::Content || self.multiword(i).is_some() {
+            // "the two cars he test drove": a pronoun starts a clause of its own.
+            if word.class != Class::Content
+                || self.multiword(i).is_some()
+                || lexicon::PRONOUNS.contains(&word.lower.as_str())
+            {
                 break;
             }
             // "through a field side by side", "her toenails red.": an adverb or a colour after
@@ -1168,7 +1207,9 @@ impl Parser<'_> {
             // wig, look to the left".
             if let Some(end) = self.aside_end(k) {
                 k = end;
-            } else if matches!(self.lower(k), "," | "and") {
+            } else if matches!(self.lower(k), "," | "and")
+                || self.is(k, "while") && self.is_verb_word(k + 1)
+            {
                 k += 1;
             }
             let (k, finite) = self.skip_to_relation_finite(k);
@@ -1263,11 +1304,27 @@ impl Parser<'_> {
 /// have the shape the rules know.
 pub fn extract(caption: &str) -> Option<Triplet> {
     let mut w = words(caption);
+    // "A woman takes a glass.  She looks at her laptop": the first sentence says it.
+    if let Some(end) = (1..w.len()).find(|&k| {
+        w[k].lower == "."
+            && w.get(k + 1)
+                .is_some_and(|n| caption[n.start..].starts_with(|c: char| c.is_uppercase()))
+    }) {
+        w.truncate(end);
+    }
     // "a beer can sits", "a blue can of ale": "can" after a word of its phrase, before no
     // verb, is the container.
     let lex = lexicon();
-    for i in 1..w.len() {
+    for i in 0..w.len() {
         let next = w.get(i + 1);
+        // "Can of juice sitting on a desk".
+        if i == 0 && w[0].lower == "can" && next.is_some_and(|n| n.lower == "of") {
+            w[0].class = Class::Content;
+            continue;
+        }
+        if i == 0 {
+            continue;
+        }
         let no_verb = next.is_none_or(|n| {
             matches!(n.class, Class::Prep | Class::Punct | Class::Conj)
                 || lex.third.contains(n.lower.as_str())
