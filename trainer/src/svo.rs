@@ -98,8 +98,11 @@ const ACTING_CLASSES: &[&str] = &[
 ];
 
 /// English words that cannot be nouns, made from registry packages by
-/// `scripts/lexicon/make_non_nouns.py` (sources and licence in the file's header).
+/// `scripts/lexicon/make_lexicon.py` (sources and licence in the file's header).
 const NON_NOUNS: &str = include_str!("data/non_nouns.txt");
+
+/// Nouns of people and animals from WordNet, made by the same script.
+const ACTORS: &str = include_str!("data/actors.txt");
 
 fn lexicon() -> &'static Lexicon {
     static LEX: OnceLock<Lexicon> = OnceLock::new();
@@ -141,6 +144,7 @@ fn lexicon() -> &'static Lexicon {
                 .filter(|(class, _)| ACTING_CLASSES.contains(class))
                 .flat_map(|(_, nouns)| nouns.iter().copied())
                 .chain(["animal", "animals", "someone", "somebody"])
+                .chain(ACTORS.lines().filter(|l| !l.starts_with('#')))
                 .collect(),
             non_noun: NON_NOUNS.lines().filter(|l| !l.starts_with('#')).collect(),
         }
