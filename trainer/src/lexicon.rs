@@ -153,6 +153,13 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
     "in the midst of",
     "along side of",
     "on top",
+    "on display at",
+    "on display in",
+    "on display on",
+    "in action on",
+    "for sale at",
+    "for sale in",
+    "for sale on",
 ];
 
 /// Conjunctions and relative words that end a phrase.

@@ -358,6 +358,15 @@ impl Parser<'_> {
                 && next != Some(Class::Punct)
                 && (next != Some(Class::Conj) || joined);
         }
+        // "the chef adds fish sauce": a word in -s that cannot be a noun is a verb.
+        if i > 0
+            && w.ends_with('s')
+            && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+            && lex.non_noun.contains(w)
+            && !matches!(next, None | Some(Class::Punct))
+        {
+            return true;
+        }
         // A word in -s after one person or animal, before what a verb governs, is a verb in
         // the present: "a cat crouches on a desk", "a man sets up a ladder".
         if i > 0
@@ -972,7 +981,14 @@ impl Parser<'_> {
         // wearing a top is being held by a woman").
         let right_here = after_preposition.then(|| {
             let k = if self.is(k, ",") { k + 1 } else { k };
-            let j = if self.is(k, "being") { k + 1 } else { k };
+            // "a woman on a tennis court about to serve the ball".
+            let j = if self.is(k, "being") {
+                k + 1
+            } else if self.is(k, "about") && self.is(k + 1, "to") {
+                k + 2
+            } else {
+                k
+            };
             (self.class(j) == Some(Class::Content)
                 && (self.is_verb_word(j) || j > k && self.is_verb(j)))
             .then_some(j)
