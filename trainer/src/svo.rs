@@ -981,6 +981,15 @@ impl Parser<'_> {
         // wearing a top is being held by a woman").
         let right_here = after_preposition.then(|| {
             let k = if self.is(k, ",") { k + 1 } else { k };
+            // "a dog with a stick in his mouth standing next to": past the object's place.
+            let k = match self.class(k) {
+                // Not "with": "sheep in a pasture with people standing by the fence".
+                Some(Class::Prep) if self.multiword(k).is_none() && !self.is(k, "with") => self
+                    .noun_phrase(k + 1)
+                    .filter(|np| self.is_verb_word(np.next))
+                    .map_or(k, |np| np.next),
+                _ => k,
+            };
             // "a woman on a tennis court about to serve the ball".
             let j = if self.is(k, "being") {
                 k + 1
@@ -1273,7 +1282,18 @@ impl Parser<'_> {
         // tub"), unless the subject is one that acts ("an animal with horns jumping in a field").
         let after_preposition =
             !rel.verb && (self.lower(rel.first) != "with" || self.acts(subj.head));
+        // "people huddle under umbrellas and a dog follows people": a verb in the present
+        // is the main one already.
+        let present = rel.verb && {
+            let v = self.lower(rel.first);
+            let o = self.lower(obj.head);
+            !self.participle(rel.first)
+                && !(v.len() > 4 && v.ends_with("ing"))
+                && !self.describing(obj.head)
+                && !lexicon::PRONOUNS.contains(&o)
+        };
         if !finite
+            && !present
             && let Some(k) = self.main_verb(obj.next, after_preposition)
             && let Some(found) = self.relation_and_object(k)
             && found.0.verb
