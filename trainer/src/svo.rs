@@ -313,7 +313,12 @@ impl Parser<'_> {
         }
         // "we see a man ride a skateboard": a verb's base form after someone, before its
         // object.
-        if i > 0 && lex.base.contains(w) && self.acts(i - 1) && next == Some(Class::Det) {
+        // "a gentleman and a girl begin to work on a puzzle" too.
+        if i > 0
+            && lex.base.contains(w)
+            && self.acts(i - 1)
+            && (next == Some(Class::Det) || self.is(i + 1, "to") && self.infinitive(i + 2))
+        {
             return true;
         }
         // "a man in a life vest kayaks down the rapids".
@@ -489,6 +494,14 @@ impl Parser<'_> {
         let first = i;
         let mut head = None;
         while let Some(word) = self.w.get(i) {
+            // "speaks to the anchor back in the studio", "pinning her hair back.": an adverb
+            // after the head.
+            if head.is_some()
+                && matches!(word.lower.as_str(), "back" | "away" | "together" | "around")
+                && matches!(self.class(i + 1), None | Some(Class::Prep | Class::Punct))
+            {
+                break;
+            }
             // "a bright red, very small plane": an intensifier before a describing word.
             if head.is_some()
                 && lexicon::INTENSIFIERS.contains(&word.lower.as_str())
@@ -1115,8 +1128,10 @@ impl Parser<'_> {
         }
         // "In a kitchen a woman is chopping tomatoes", "Looking through the net, a player
         // ...": a place or an action before the subject sets the scene.
+        // "Then, the person points to": an adverb and a comma too.
         let leading = self.class(0) == Some(Class::Prep) && self.multiword(0).is_none()
-            || self.is_verb_word(0) && !self.is(0, "there");
+            || self.is_verb_word(0) && !self.is(0, "there")
+            || self.class(0) == Some(Class::Skip) && self.is(1, ",");
         if leading {
             let comma = (1..self.w.len()).find(|&k| self.is(k, ","));
             let after = match comma {
@@ -1138,6 +1153,8 @@ impl Parser<'_> {
             && self.class(i + 1) == Some(Class::Aux)
         {
             i += 2;
+        } else if matches!(self.lower(i), "there's" | "here's") {
+            i += 1;
         }
         let mut subj = self.noun_phrase(i)?;
         // "a picture of ...", "a close up of ...": the caption is about what follows.
