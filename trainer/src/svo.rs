@@ -756,6 +756,15 @@ impl Parser<'_> {
                         v += 3;
                         continue;
                     }
+                    // "showing how to do makeup", "explains how to shoot fruit".
+                    if self.is(v + 1, "how")
+                        && self.is(v + 2, "to")
+                        && matches!(self.class(v + 3), Some(Class::Content | Class::Aux))
+                        && self.multiword(v + 3).is_none()
+                    {
+                        v += 3;
+                        continue;
+                    }
                     // "trying to keep", "waiting to cross", "learn to write on": a known verb
                     // after "to".
                     if self.is(v + 1, "to")
