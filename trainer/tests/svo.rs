@@ -79,6 +79,14 @@ fn the_development_sets_keep_their_measured_accuracy() {
 }
 
 #[test]
+fn the_unseen_set_keeps_its_measured_accuracy() {
+    // Labelled by a helper who never saw the rules, measured once with the final rules and
+    // never read: accuracy 83.7%, precision on the triplets given 90.5%, 7.5% abstained.
+    // Floors three points below.
+    holds("svo-blind11.jsonl", 0.80, 0.87);
+}
+
+#[test]
 fn a_bad_labelled_line_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.jsonl");
