@@ -1316,10 +1316,11 @@ impl Parser<'_> {
         let present = rel.verb && {
             let v = self.lower(rel.first);
             let o = self.lower(obj.head);
-            !self.participle(rel.first)
-                && !(v.len() > 4 && v.ends_with("ing"))
-                && !self.describing(obj.head)
-                && !lexicon::PRONOUNS.contains(&o)
+            let ing = v.len() > 4 && v.ends_with("ing");
+            !(self.participle(rel.first)
+                || ing
+                || self.describing(obj.head)
+                || lexicon::PRONOUNS.contains(&o))
         };
         if !finite
             && !present
