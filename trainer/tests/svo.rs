@@ -79,11 +79,12 @@ fn the_development_sets_keep_their_measured_accuracy() {
 }
 
 #[test]
-fn the_unseen_set_keeps_its_measured_accuracy() {
-    // Labelled by a helper who never saw the rules, measured once with the final rules and
-    // never read: accuracy 83.7%, precision on the triplets given 90.5%, 7.5% abstained.
-    // Floors three points below.
+fn the_unseen_sets_keep_their_measured_accuracy() {
+    // Labelled by helpers who never saw the rules, measured once with the final rules and
+    // never read: blind11 83.7% accuracy, 90.5% precision on the triplets given, 7.5%
+    // abstained; blind12 77.4%, 85.7%, 9.6%. Floors three points below.
     holds("svo-blind11.jsonl", 0.80, 0.87);
+    holds("svo-blind12.jsonl", 0.74, 0.82);
 }
 
 #[test]
