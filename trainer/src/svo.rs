@@ -514,6 +514,14 @@ impl Parser<'_> {
                 i += 1;
                 continue;
             }
+            // "a table laden with food": a word that cannot be a noun, before a preposition,
+            // starts what is said of the phrase.
+            if head.is_some()
+                && self.lex.non_noun.contains(word.lower.as_str())
+                && self.class(i + 1) == Some(Class::Prep)
+            {
+                break;
+            }
             // "the two cars he test drove": a pronoun starts a clause of its own.
             if word.class != Class::Content
                 || self.multiword(i).is_some()
@@ -677,8 +685,17 @@ impl Parser<'_> {
             }
             // After a comma only a noun phrase with its determiner: ", wearing a hat," is not
             // a second noun.
+            // "a smart phone, digital camera and mobile phone": a bare noun too when the list
+            // goes on after it.
             if self.is(i, ",") && j == i + 1 && self.class(j) != Some(Class::Det) {
-                break;
+                let listed = self.class(j) == Some(Class::Content)
+                    && !self.is_verb_word(j)
+                    && self
+                        .noun_phrase(j)
+                        .is_some_and(|np| matches!(self.lower(np.next), "and" | ","));
+                if !listed {
+                    break;
+                }
             }
             match self.noun_phrase(j) {
                 Some(np) if np.next > j && !self.is_verb_word(np.first) => i = np.next,
@@ -702,6 +719,16 @@ impl Parser<'_> {
         if let Some(n) = self.multiword(i) {
             return Some(plain(i, i + n - 1, i + n));
         }
+        // "is ready to hit the ball", "are excited to welcome people".
+        if lexicon::READY.contains(&word.lower.as_str())
+            && self.is(i + 1, "to")
+            && self.infinitive(i + 2)
+        {
+            return Some(Relation {
+                verb: true,
+                ..plain(i, i + 2, i + 3)
+            });
+        }
         match word.class {
             Class::Prep => Some(plain(i, i, i + 1)),
             // "has a clock", "have their skis".
@@ -718,10 +745,12 @@ impl Parser<'_> {
                         matches!(self.lower(i + 1), "around" | "about")
                             || lexicon::RELATION_ADVERBS.contains(&self.lower(i + 1)),
                     )
+                    && let a = a + usize::from(self.is(a + 1, ",") && self.is(a + 2, "and"))
                     && matches!(self.lower(a + 1), "and" | "while")
                     && (self.is_verb_word(a + 2)
                         || self.lex.base.contains(self.lower(a + 2))
-                            && self.opens_complement(a + 3)) =>
+                            && (self.opens_complement(a + 3)
+                                || self.class(a + 3) == Some(Class::Content))) =>
             {
                 self.relation(a + 2)
             }
