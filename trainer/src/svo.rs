@@ -380,6 +380,7 @@ impl Parser<'_> {
             && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
             && self.acts(i - 1)
             && !self.plural(i - 1)
+            && !self.acts(i)
             && matches!(next, Some(Class::Det | Class::Prep))
             && self.multiword(i + 1).is_none()
         {
@@ -407,7 +408,13 @@ impl Parser<'_> {
         // ("a man performs a trick"), while "train tracks on" stays a plural noun.
         // A base form needs a plural or coordinated subject before it: "a computer hard drive
         // with" is a noun phrase.
-        let many = self.plural(i - 1)
+        // "two dogs playfully fight over": past an adverb to the noun.
+        let p = if i > 1 && self.class(i - 1) == Some(Class::Skip) {
+            i - 2
+        } else {
+            i - 1
+        };
+        let many = self.plural(p)
             || (0..i)
                 .rev()
                 .take_while(|&k| self.class(k) != Some(Class::Prep))
@@ -500,7 +507,10 @@ impl Parser<'_> {
                 || i >= 1 && self.lower(i - 1).ends_with("'s");
             if head.is_some()
                 && !possessed
-                && matches!(word.lower.as_str(), "back" | "away" | "together" | "around")
+                && matches!(
+                    word.lower.as_str(),
+                    "back" | "away" | "together" | "around" | "high" | "low" | "ready"
+                )
                 && matches!(self.class(i + 1), None | Some(Class::Prep | Class::Punct))
             {
                 break;
@@ -1131,6 +1141,22 @@ impl Parser<'_> {
                     | "empty"
                     | "busy"
                     | "huge"
+                    | "thin"
+                    | "thick"
+                    | "wide"
+                    | "narrow"
+                    | "tiny"
+                    | "round"
+                    | "square"
+                    | "soft"
+                    | "wet"
+                    | "hot"
+                    | "cold"
+                    | "warm"
+                    | "fresh"
+                    | "cute"
+                    | "nice"
+                    | "modern"
             )
     }
 
@@ -1355,7 +1381,12 @@ impl Parser<'_> {
             && !present
             && let Some(k) = self.main_verb(obj.next, after_preposition)
             && let Some(found) = self.relation_and_object(k)
-            && found.0.verb
+            // "an Apple computer with a special design is on the desk": after "with", the
+            // main clause's place too.
+            && (found.0.verb
+                || self.lower(rel.first) == "with"
+                    && k > 0
+                    && self.lex.finite.contains(self.lower(k - 1)))
         {
             (rel, rel_last, obj) = found;
         }
