@@ -1309,8 +1309,9 @@ impl Parser<'_> {
         if describes {
             let mut k = self.skip_coordination(obj.next);
             // More clothing after commas: "in a white shirt, long blue shorts, playing";
-            // "a white jacket with blue jeans walking".
-            while matches!(self.lower(k), "," | "with")
+            // "a white jacket with blue jeans walking"; "a man in a yellow shirt and a woman
+            // in a white shirt stand".
+            while matches!(self.lower(k), "," | "with" | "in" | "wearing")
                 && let Some(more) = self.noun_phrase(k + 1)
                 && self.lex.clothing.contains(self.lower(more.head))
             {
