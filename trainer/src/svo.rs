@@ -615,7 +615,8 @@ impl Parser<'_> {
                 && self.describing(i - 1)
                 && matches!(self.class(i + 1), Some(Class::Content | Class::Skip))
                 && !self.is_verb_word(i + 1)
-                && self.class(i + 2) == Some(Class::Content)
+                && (self.class(i + 2) == Some(Class::Content)
+                    || self.is(i + 2, ",") && self.describing(i + 1))
             {
                 i += 1;
                 continue;
@@ -1210,6 +1211,13 @@ impl Parser<'_> {
                 return Some(t);
             }
         }
+        // "first time we see a bicycle": a phrase setting the scene before a pronoun.
+        if let Some(np) = self.noun_phrase(0)
+            && lexicon::PRONOUNS.contains(&self.lower(np.next))
+            && let Some(t) = self.parse_at(np.next)
+        {
+            return Some(t);
+        }
         self.parse_at(0)
     }
 
@@ -1298,7 +1306,10 @@ impl Parser<'_> {
         // "wearing" is the relation only when nothing else is: "a man wearing a hat holding an
         // umbrella" is about the umbrella.
         let wearing = rel_text == "wearing";
-        let describes = matches!(rel_text.as_str(), "in" | "dressed in" | "dressed as")
+        let describes = matches!(
+            rel_text.as_str(),
+            "in" | "dressed in" | "dressed as" | "dressed up in"
+        )
             && (self.lex.clothing.contains(head) || self.lex.frame.contains(head))
             || matches!(rel_text.as_str(), "in" | "at" | "during")
                 && lexicon::TIMES.contains(&head)
