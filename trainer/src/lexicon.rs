@@ -151,6 +151,7 @@ pub const MULTIWORD_PREPOSITIONS: &[&str] = &[
     "full of",
     "prior to",
     "in the midst of",
+    "in the aftermath of",
     "along side of",
     "on top",
     "on display at",
@@ -252,6 +253,8 @@ pub const COLLECTIVES: &[&str] = &[
     "load",
     "half",
     "mouthful",
+    "columns",
+    "column",
     "thing",
     "slices",
     "teams",
@@ -1001,6 +1004,15 @@ pub const IRREGULAR_PASTS: &[&str] = &[
     "wrote", "broke", "chose", "spoke", "stole", "woke",
 ];
 
+/// Verbs of posture that give way to a verb after them: "a child sits holding a bear".
+pub const POSTURES: &[&str] = &[
+    "stand", "stands", "standing", "sit", "sits", "sitting", "kneel", "kneels", "kneeling", "lie",
+    "lies", "lying", "laying",
+];
+
+/// Number words that can sit inside a compound: "a two story bus".
+pub const NUMBERS: &[&str] = &["two", "three", "four", "five", "six", "double", "single"];
+
 /// Describing words that take a verb after "to" as a relation: "ready to hit the ball".
 pub const READY: &[&str] = &["ready", "excited", "eager", "able", "happy", "waiting"];
 
@@ -1054,6 +1066,7 @@ pub const POSITION_PARTICIPLES: &[&str] = &[
 
 /// Adverbs that stay inside a relation before its preposition ("looking back at").
 pub const RELATION_ADVERBS: &[&str] = &[
+    "overhead",
     "fast",
     "close",
     "alert",

@@ -381,7 +381,9 @@ impl Parser<'_> {
             && self.acts(i - 1)
             && !self.plural(i - 1)
             && !self.acts(i)
-            && matches!(next, Some(Class::Det | Class::Prep))
+            && (matches!(next, Some(Class::Det | Class::Prep))
+                // "the woman spins slowly in front of".
+                || next == Some(Class::Skip) && self.opens_complement(i + 2))
             && self.multiword(i + 1).is_none()
         {
             return true;
@@ -514,6 +516,15 @@ impl Parser<'_> {
                 && matches!(self.class(i + 1), None | Some(Class::Prep | Class::Punct))
             {
                 break;
+            }
+            // "a large two story bus": a number inside a compound.
+            if head.is_some()
+                && lexicon::NUMBERS.contains(&word.lower.as_str())
+                && self.class(i + 1) == Some(Class::Content)
+                && self.class(i + 2) == Some(Class::Content)
+            {
+                i += 1;
+                continue;
             }
             // "a bright red, very small plane": an intensifier before a describing word.
             if head.is_some()
@@ -749,15 +760,24 @@ impl Parser<'_> {
             }),
             // A verb with nothing of its own gives way to the next: "standing and talking on
             // a court", "is jumping while juggling knives".
+            // "a child sits holding a bear": a verb of posture gives way to the verb after it.
+            Class::Content
+                if lexicon::POSTURES.contains(&word.lower.as_str())
+                    && self.chained_verb(i + 1)
+                    && self.lower(i + 1).ends_with("ing") =>
+            {
+                self.relation(i + 1)
+            }
             // "running around and playing a guitar" too.
             Class::Content
                 if self.is_verb(i)
                     && let a = i + usize::from(
-                        matches!(self.lower(i + 1), "around" | "about")
+                        matches!(self.lower(i + 1), "around" | "about" | "up" | "out")
                             || lexicon::RELATION_ADVERBS.contains(&self.lower(i + 1)),
                     )
                     && let a = a + usize::from(self.is(a + 1, ",") && self.is(a + 2, "and"))
-                    && matches!(self.lower(a + 1), "and" | "while")
+                    && (matches!(self.lower(a + 1), "and" | "while")
+                        || self.is(a + 1, ",") && self.is_verb_word(a + 2))
                     && (self.is_verb_word(a + 2)
                         || self.lex.base.contains(self.lower(a + 2))
                             && (self.opens_complement(a + 3)
@@ -1028,6 +1048,11 @@ impl Parser<'_> {
         // "has tile floors" too, but not "has parked", "has begun".
         matches!(self.lower(j), "has" | "have" | "had")
             && (self.class(j + 1) == Some(Class::Det)
+                // "has confused look on her face".
+                || self.participle(j + 1)
+                    && self.class(j + 2) == Some(Class::Content)
+                    && !self.is_verb_word(j + 2)
+                    && self.class(j + 3).is_some()
                 || self.class(j + 1) == Some(Class::Content)
                     && self.multiword(j + 1).is_none()
                     && !self.participle(j + 1)
@@ -1342,10 +1367,15 @@ impl Parser<'_> {
             // clothes to a verb joined by "and".
             let found = self.relation_and_object(k);
             let found = match found {
-                Some(f) if wearing && !f.0.verb && self.is(f.2.next, "and") => self
-                    .relation_and_object(f.2.next + 1)
-                    .filter(|g| g.0.verb)
-                    .or(Some(f)),
+                // "wearing a helmet on a brown horse jumping over poles" too.
+                Some(f)
+                    if wearing
+                        && !f.0.verb
+                        && (self.is(f.2.next, "and") || self.is_verb_word(f.2.next)) =>
+                {
+                    let k = f.2.next + usize::from(self.is(f.2.next, "and"));
+                    self.relation_and_object(k).filter(|g| g.0.verb).or(Some(f))
+                }
                 other => other,
             };
             match found {
@@ -1399,6 +1429,9 @@ impl Parser<'_> {
                 || self.lower(rel.first) == "with"
                     && k > 0
                     && self.lex.finite.contains(self.lower(k - 1)))
+            // "a giraffe in the middle of a field looking astute": not for an object that
+            // cannot be a noun.
+            && !self.lex.non_noun.contains(self.lower(found.2.head))
         {
             (rel, rel_last, obj) = found;
         }
