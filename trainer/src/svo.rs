@@ -804,7 +804,7 @@ impl Parser<'_> {
                 if passive && self.is(i + 1, "by") && self.multiword(i + 1).is_none() && !placed {
                     return Some(verb(i, i + 2, true));
                 }
-                // A chain of verbs is one relation: "stands holding", "sits parked next to".
+                // A chain of verbs is one relation: "sits parked next to".
                 let mut v = i;
                 loop {
                     while self.chained_verb(v + 1) {
@@ -900,8 +900,8 @@ impl Parser<'_> {
         }
     }
 
-    /// Whether the word at `j` continues a verb just before it: another verb ("stands
-    /// holding a bike", "sits parked next to a street").
+    /// Whether the word at `j` continues a verb just before it: another verb ("sits parked
+    /// next to a street"; after a verb of posture the second one is the relation).
     fn chained_verb(&self, j: usize) -> bool {
         if self.class(j) != Some(Class::Content) || self.multiword(j).is_some() {
             return false;
