@@ -1057,7 +1057,10 @@ impl Parser<'_> {
                     && self.multiword(j + 1).is_none()
                     && !self.participle(j + 1)
                     && !self.is_verb_word(j + 1)
-                    && !self.lex.non_noun.contains(self.lower(j + 1))
+                    // An adjective only before its noun: "has foreign writing on it".
+                    && (!self.lex.non_noun.contains(self.lower(j + 1))
+                        || self.class(j + 2) == Some(Class::Content)
+                            && !self.is_verb_word(j + 2))
                     && self.class(j + 2).is_some())
     }
 
