@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quality filter's experiment: train on the extractor's triplets of the human-labelled
-# development sets (gold, heldout, blind, blind2 to blind10; ok where the label agrees), score
-# the unseen set (blind11), which neither the filter nor the extractor's rules ever saw, and print,
+# development sets (gold, heldout, blind, blind2 to blind13; ok where the label agrees), score
+# the unseen set (blind14), which neither the filter nor the extractor's rules ever saw, and print,
 # per threshold, the share of triplets kept and how many of the kept ones are right. Once with
 # the labelled lines alone, once with one made-up wrong line per right one
 # (`filter fit --corrupt 1`). A few minutes on two cores.
@@ -14,7 +14,7 @@ cargo build -q --release --locked -p saclip-trainer --bin saclip-train
 bin=target/release/saclip-train
 runs=target/runs-filter
 mkdir -p "$runs"
-for s in gold heldout blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11; do
+for s in gold heldout blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 blind13 blind14; do
   "$bin" svo --gold "trainer/tests/data/svo-$s.jsonl" --label-out "$runs/$s.jsonl" >/dev/null 2>&1
 done
 for corrupt in 0 1; do
@@ -22,16 +22,17 @@ for corrupt in 0 1; do
     --input "$runs/blind.jsonl" --input "$runs/blind2.jsonl" --input "$runs/blind3.jsonl" \
     --input "$runs/blind4.jsonl" --input "$runs/blind5.jsonl" --input "$runs/blind6.jsonl" \
     --input "$runs/blind7.jsonl" --input "$runs/blind8.jsonl" --input "$runs/blind9.jsonl" \
-    --input "$runs/blind10.jsonl" --corrupt "$corrupt" --val-fraction 0 \
+    --input "$runs/blind10.jsonl" --input "$runs/blind11.jsonl" --input "$runs/blind12.jsonl" \
+    --input "$runs/blind13.jsonl" --corrupt "$corrupt" --val-fraction 0 \
     --out "$runs/filter-corrupt$corrupt.safetensors" >/dev/null 2>&1
   "$bin" filter score --filter "$runs/filter-corrupt$corrupt.safetensors" \
-    --input "$runs/blind11.jsonl" --out "$runs/blind11-corrupt$corrupt.jsonl" 2>/dev/null \
+    --input "$runs/blind14.jsonl" --out "$runs/blind14-corrupt$corrupt.jsonl" 2>/dev/null \
     >"$runs/report-corrupt$corrupt.json"
 done
 python3 - "$runs" <<'PY'
 import json, sys
 runs = sys.argv[1]
-print("blind11: the extractor's triplets scored by filters trained on the development sets")
+print("blind14: the extractor's triplets scored by filters trained on the development sets")
 for c in (0, 1):
     r = json.load(open(f"{runs}/report-corrupt{c}.json"))["report"]
     base = r["ok"] / r["lines"]
