@@ -1004,6 +1004,18 @@ pub const IRREGULAR_PASTS: &[&str] = &[
     "wrote", "broke", "chose", "spoke", "stole", "woke",
 ];
 
+/// Common describing words that are never a caption's noun ("a big sleeping dog").
+pub const PLAIN_ADJECTIVES: &[&str] = &[
+    "old", "small", "large", "big", "little", "new", "tall", "long", "short", "young", "dark",
+    "light", "bright", "clean", "empty", "busy", "huge", "thin", "thick", "wide", "narrow", "tiny",
+    "round", "square", "soft", "wet", "hot", "cold", "warm", "fresh", "cute", "nice", "modern",
+];
+
+/// Adverbs that end a noun phrase before a preposition or the end: "speaks to the anchor back
+/// in the studio", "pinning her hair back."
+pub const TRAILING_ADVERBS: &[&str] =
+    &["back", "away", "together", "around", "high", "low", "ready"];
+
 /// Verbs of posture that give way to a verb after them: "a child sits holding a bear".
 pub const POSTURES: &[&str] = &[
     "stand", "stands", "standing", "sit", "sits", "sitting", "kneel", "kneels", "kneeling", "lie",

@@ -86,6 +86,7 @@ struct Lexicon {
     ed_word: HashSet<&'static str>,
     colour: HashSet<&'static str>,
     clothing: HashSet<&'static str>,
+    plain_adjective: HashSet<&'static str>,
     /// Nouns of people and animals: the detector's synonyms of those classes.
     actor: HashSet<&'static str>,
     /// Words that cannot be nouns (WordNet, lemminflect): a head found there is a misreading.
@@ -138,6 +139,7 @@ fn lexicon() -> &'static Lexicon {
             ed_word: set(lexicon::ED_WORDS),
             colour: set(lexicon::COLOURS),
             clothing: set(lexicon::CLOTHING),
+            plain_adjective: set(lexicon::PLAIN_ADJECTIVES),
             // Built once: `acts` runs for many words of every caption.
             actor: crate::rois::SYNONYMS
                 .iter()
@@ -273,7 +275,7 @@ impl Parser<'_> {
         let lex = self.lex;
         let w = self.lower(i);
         let next = self.class(i + 1);
-        if w.len() > 4 && w.ends_with("ing") {
+        if ing_form(w) {
             // "a big sleeping dog": between a describing word and a noun, it describes.
             if i > 0
                 && self.plain_adjective(i - 1)
@@ -293,9 +295,7 @@ impl Parser<'_> {
                 || i > 0 && self.acts(i - 1) && self.opens_complement(i + 1)
                 || i > 0 && self.class(i - 1) == Some(Class::Aux);
         }
-        let participle = (w.len() > 3 && w.ends_with("ed") && !lex.ed_word.contains(w))
-            || lex.irregular.contains(w);
-        if participle {
+        if self.participle(i) {
             // "a swing set.": a participle ending the caption after a noun is a compound's.
             if lex.irregular.contains(w) && matches!(next, None | Some(Class::Punct)) {
                 return false;
@@ -365,8 +365,7 @@ impl Parser<'_> {
         }
         // "the chef adds fish sauce": a word in -s that cannot be a noun is a verb.
         if i > 0
-            && w.ends_with('s')
-            && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+            && s_form(w)
             && lex.non_noun.contains(w)
             && !matches!(next, None | Some(Class::Punct))
         {
@@ -376,8 +375,7 @@ impl Parser<'_> {
         // the present: "a cat crouches on a desk", "a man sets up a ladder".
         if i > 0
             && w.len() > 3
-            && w.ends_with('s')
-            && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+            && s_form(w)
             && self.acts(i - 1)
             && !self.plural(i - 1)
             && !self.acts(i)
@@ -427,8 +425,7 @@ impl Parser<'_> {
             && self.opens_complement(i + 3);
         (lex.base.contains(w) && many && (self.opens_complement(i + 1) || joined))
             || (w.len() > 3
-                && w.ends_with('s')
-                && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+                && s_form(w)
                 && i > 0
                 && self.class(i - 1) == Some(Class::Content)
                 && !self.lower(i - 1).ends_with("'s")
@@ -438,9 +435,7 @@ impl Parser<'_> {
 
     /// Whether the word at `i` starts with a capital letter.
     fn capital(&self, i: usize) -> bool {
-        self.w
-            .get(i)
-            .is_some_and(|w| self.caption[w.start..].starts_with(|c: char| c.is_uppercase()))
+        self.w.get(i).is_some_and(|w| capitalised(self.caption, w))
     }
 
     /// Whether the word at `i` is a past participle ("parked", "broken").
@@ -453,17 +448,13 @@ impl Parser<'_> {
     /// Whether the word at `i` is a plural noun.
     fn plural(&self, i: usize) -> bool {
         let w = self.lower(i);
-        lexicon::IRREGULAR_PLURALS.contains(&w)
-            || (w.len() > 3
-                && w.ends_with('s')
-                && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e)))
+        lexicon::IRREGULAR_PLURALS.contains(&w) || (w.len() > 3 && s_form(w))
     }
 
     /// Whether the word at `i` looks like a verb whatever comes before it.
     fn is_verb_word(&self, i: usize) -> bool {
         let w = self.lower(i);
-        (w.len() > 4 && w.ends_with("ing") && !self.lex.ing_noun.contains(w))
-            || self.lex.third.contains(w)
+        (ing_form(w) && !self.lex.ing_noun.contains(w)) || self.lex.third.contains(w)
     }
 
     /// Reads a noun phrase from `i`: determiners, then content words up to the first word that
@@ -505,15 +496,12 @@ impl Parser<'_> {
         while let Some(word) = self.w.get(i) {
             // "speaks to the anchor back in the studio", "pinning her hair back.": an adverb
             // after the head.
-            let possessed = i >= 2 && self.is(i - 1, "s") && self.is(i - 2, "'")
-                || i >= 1 && self.lower(i - 1).ends_with("'s");
+            // Not a possessed noun: "the dog 's back".
             if head.is_some()
-                && !possessed
-                && matches!(
-                    word.lower.as_str(),
-                    "back" | "away" | "together" | "around" | "high" | "low" | "ready"
-                )
+                && lexicon::TRAILING_ADVERBS.contains(&word.lower.as_str())
                 && matches!(self.class(i + 1), None | Some(Class::Prep | Class::Punct))
+                && !(self.is(i - 1, "s") && i >= 2 && self.is(i - 2, "'")
+                    || self.lower(i - 1).ends_with("'s"))
             {
                 break;
             }
@@ -907,11 +895,9 @@ impl Parser<'_> {
             return false;
         }
         let w = self.lower(j);
-        let ing = w.len() > 4 && w.ends_with("ing") && !self.lex.ing_noun.contains(w);
-        let participle = (w.len() > 3 && w.ends_with("ed") && !self.lex.ed_word.contains(w))
-            || self.lex.irregular.contains(w);
+        let ing = ing_form(w) && !self.lex.ing_noun.contains(w);
         (ing && self.opens_complement(j + 1))
-            || (participle
+            || (self.participle(j)
                 && (self.class(j + 1) == Some(Class::Prep) || self.multiword(j + 1).is_some()))
     }
 
@@ -1150,43 +1136,7 @@ impl Parser<'_> {
     /// Whether the word at `i` is a colour or a common describing word, never a noun.
     fn plain_adjective(&self, i: usize) -> bool {
         let w = self.lower(i);
-        self.lex.colour.contains(w)
-            || matches!(
-                w,
-                "old"
-                    | "small"
-                    | "large"
-                    | "big"
-                    | "little"
-                    | "new"
-                    | "tall"
-                    | "long"
-                    | "short"
-                    | "young"
-                    | "dark"
-                    | "light"
-                    | "bright"
-                    | "clean"
-                    | "empty"
-                    | "busy"
-                    | "huge"
-                    | "thin"
-                    | "thick"
-                    | "wide"
-                    | "narrow"
-                    | "tiny"
-                    | "round"
-                    | "square"
-                    | "soft"
-                    | "wet"
-                    | "hot"
-                    | "cold"
-                    | "warm"
-                    | "fresh"
-                    | "cute"
-                    | "nice"
-                    | "modern"
-            )
+        self.lex.colour.contains(w) || self.lex.plain_adjective.contains(w)
     }
 
     /// Whether the noun at `i` names a person or an animal.
@@ -1416,9 +1366,8 @@ impl Parser<'_> {
         let present = rel.verb && {
             let v = self.lower(rel.first);
             let o = self.lower(obj.head);
-            let ing = v.len() > 4 && v.ends_with("ing");
             !(self.participle(rel.first)
-                || ing
+                || ing_form(v)
                 || self.describing(obj.head)
                 || lexicon::PRONOUNS.contains(&o))
         };
@@ -1478,6 +1427,43 @@ impl Parser<'_> {
     }
 }
 
+/// "a beer can sits", "a blue can of ale", "Can of juice on a desk": "can" inside a phrase,
+/// before no verb, is the container, not the modal.
+fn mark_container_cans(lex: &Lexicon, w: &mut [Word]) {
+    for i in 0..w.len() {
+        let next = w.get(i + 1);
+        let container = if i == 0 {
+            w[0].lower == "can" && next.is_some_and(|n| n.lower == "of")
+        } else {
+            matches!(w[i].lower.as_str(), "can" | "cans")
+                && matches!(w[i - 1].class, Class::Det | Class::Content)
+                && next.is_none_or(|n| {
+                    matches!(n.class, Class::Prep | Class::Punct | Class::Conj)
+                        || lex.third.contains(n.lower.as_str())
+                })
+        };
+        if container {
+            w[i].class = Class::Content;
+        }
+    }
+}
+
+/// Whether `word` of `caption` starts with a capital letter.
+fn capitalised(caption: &str, word: &Word) -> bool {
+    caption[word.start..].starts_with(|c: char| c.is_uppercase())
+}
+
+/// Whether `w` ends in an -s that can mark a plural or a verb ("cars", "sits"), not "glass",
+/// "bus", "this" or a possessive.
+fn s_form(w: &str) -> bool {
+    w.ends_with('s') && !["ss", "us", "is", "'s"].iter().any(|e| w.ends_with(e))
+}
+
+/// Whether `w` looks like an -ing form ("riding"), long enough not to be "king" or "ring".
+fn ing_form(w: &str) -> bool {
+    w.len() > 4 && w.ends_with("ing")
+}
+
 /// The first subject-relation-object triplet of `caption`, or none when the caption does not
 /// have the shape the rules know.
 pub fn extract(caption: &str) -> Option<Triplet> {
@@ -1490,33 +1476,12 @@ pub fn extract(caption: &str) -> Option<Triplet> {
     }) {
         w.truncate(end);
     }
-    // "a beer can sits", "a blue can of ale": "can" after a word of its phrase, before no
-    // verb, is the container.
     let lex = lexicon();
-    for i in 0..w.len() {
-        let next = w.get(i + 1);
-        // "Can of juice sitting on a desk".
-        if i == 0 && w[0].lower == "can" && next.is_some_and(|n| n.lower == "of") {
-            w[0].class = Class::Content;
-            continue;
-        }
-        if i == 0 {
-            continue;
-        }
-        let no_verb = next.is_none_or(|n| {
-            matches!(n.class, Class::Prep | Class::Punct | Class::Conj)
-                || lex.third.contains(n.lower.as_str())
-        });
-        if matches!(w[i].lower.as_str(), "can" | "cans")
-            && matches!(w[i - 1].class, Class::Det | Class::Content)
-            && no_verb
-        {
-            w[i].class = Class::Content;
-        }
-    }
-    let capital = |w: &Word| caption[w.start..].starts_with(|c: char| c.is_uppercase());
+    mark_container_cans(lex, &mut w);
     let content = w.iter().filter(|w| w.class == Class::Content);
-    let (all, capitals) = content.fold((0, 0), |(a, c), w| (a + 1, c + usize::from(capital(w))));
+    let (all, capitals) = content.fold((0, 0), |(a, c), w| {
+        (a + 1, c + usize::from(capitalised(caption, w)))
+    });
     Parser {
         caption,
         names: capitals * 2 < all,
