@@ -14,19 +14,19 @@ cargo build -q --release --locked -p saclip-trainer --bin saclip-train
 bin=target/release/saclip-train
 runs=target/runs-filter
 mkdir -p "$runs"
-for s in gold heldout blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 blind13 blind14; do
+dev=(gold heldout blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11
+  blind12 blind13)
+unseen=blind14
+inputs=()
+for s in "${dev[@]}" "$unseen"; do
   "$bin" svo --gold "trainer/tests/data/svo-$s.jsonl" --label-out "$runs/$s.jsonl" >/dev/null 2>&1
 done
+for s in "${dev[@]}"; do inputs+=(--input "$runs/$s.jsonl"); done
 for corrupt in 0 1; do
-  "$bin" filter fit --input "$runs/gold.jsonl" --input "$runs/heldout.jsonl" \
-    --input "$runs/blind.jsonl" --input "$runs/blind2.jsonl" --input "$runs/blind3.jsonl" \
-    --input "$runs/blind4.jsonl" --input "$runs/blind5.jsonl" --input "$runs/blind6.jsonl" \
-    --input "$runs/blind7.jsonl" --input "$runs/blind8.jsonl" --input "$runs/blind9.jsonl" \
-    --input "$runs/blind10.jsonl" --input "$runs/blind11.jsonl" --input "$runs/blind12.jsonl" \
-    --input "$runs/blind13.jsonl" --corrupt "$corrupt" --val-fraction 0 \
+  "$bin" filter fit "${inputs[@]}" --corrupt "$corrupt" --val-fraction 0 \
     --out "$runs/filter-corrupt$corrupt.safetensors" >/dev/null 2>&1
   "$bin" filter score --filter "$runs/filter-corrupt$corrupt.safetensors" \
-    --input "$runs/blind14.jsonl" --out "$runs/blind14-corrupt$corrupt.jsonl" 2>/dev/null \
+    --input "$runs/$unseen.jsonl" --out "$runs/$unseen-corrupt$corrupt.jsonl" 2>/dev/null \
     >"$runs/report-corrupt$corrupt.json"
 done
 python3 - "$runs" <<'PY'
