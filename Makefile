@@ -6,7 +6,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DRIVE ?= fixtures/media/vtest-4s.mp4
 
-.PHONY: setup build run test lint fmt bench-encoder bench-pipeline bench-svo train-relations train-filter
+.PHONY: setup build run test lint fmt bench-encoder bench-pipeline bench-svo train-relations train-filter svo-confidence
 
 setup:
 	@bash scripts/setup.sh
@@ -45,7 +45,12 @@ bench-svo: setup
 train-relations: setup
 	@bash scripts/train/relations.sh
 
-# The quality filter: trained on the extractor's triplets of three human-labelled caption sets,
-# scored on the fourth; kept share and precision per threshold.
+# The quality filter: trained on the extractor's triplets of the human-labelled development
+# sets, scored on the unseen ones; kept share and precision per threshold.
 train-filter: setup
 	@bash scripts/train/filter.sh
+
+# The SVO extractor's confidence model, fitted on the labelled development sets and written to
+# trainer/src/data/svo_confidence.txt (built into the extractor; rebuild after refitting).
+svo-confidence: setup
+	@bash scripts/train/svo-confidence.sh

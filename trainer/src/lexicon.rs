@@ -30,6 +30,7 @@ pub const SKIPPABLE: &[&str] = &[
     "also",
     "still",
     "just",
+    "only",
     "all",
     "both",
     "together",
@@ -262,16 +263,74 @@ pub const COLLECTIVES: &[&str] = &[
     "thousands",
     "crowds",
     "arrangement",
+    "patch",
+    "patches",
+    "trio",
+    "school",
+    "strand",
+    "strands",
+    "clump",
+    "clumps",
+    "batch",
+    "batches",
+    "litter",
 ];
 
 /// Nouns naming part of the noun after "of"; after a preposition they join the relation
 /// ("on the side of the road": relation "on the side of", object "road").
 pub const PARTS: &[&str] = &[
-    "side", "top", "middle", "edge", "front", "back", "bottom", "corner", "center", "centre",
-    "end", "rear", "inside", "outside", "surface", "base", "sides", "ends", "left", "right",
-    "foot", "shore", "banks", "bank", "curb", "hood", "roof", "floor", "seat", "deck", "interior",
-    "window", "door", "wall", "rim", "tip", "steps", "holes", "area", "section", "entrance",
-    "doorway", "lid", "bed", "head", "hair",
+    "side",
+    "top",
+    "middle",
+    "edge",
+    "front",
+    "back",
+    "bottom",
+    "corner",
+    "center",
+    "centre",
+    "end",
+    "rear",
+    "inside",
+    "outside",
+    "surface",
+    "base",
+    "sides",
+    "ends",
+    "left",
+    "right",
+    "foot",
+    "shore",
+    "banks",
+    "bank",
+    "curb",
+    "hood",
+    "roof",
+    "floor",
+    "seat",
+    "deck",
+    "interior",
+    "window",
+    "door",
+    "wall",
+    "rim",
+    "tip",
+    "steps",
+    "holes",
+    "area",
+    "section",
+    "entrance",
+    "doorway",
+    "lid",
+    "bed",
+    "head",
+    "hair",
+    "rest",
+    "part",
+    "site",
+    "slope",
+    "slopes",
+    "intersection",
 ];
 
 /// Words that open a caption about the picture itself ("a picture of ...", "a close up of").
@@ -903,6 +962,20 @@ pub const CLOTHING: &[&str] = &[
     "dress",
     "dresses",
     "coat",
+    "suspenders",
+    "leggings",
+    "tights",
+    "mittens",
+    "bandanna",
+    "bandana",
+    "turban",
+    "turbans",
+    "sweatshirt",
+    "sweatshirts",
+    "cardigan",
+    "poncho",
+    "parka",
+    "goggles",
     "coats",
     "hat",
     "hats",
@@ -1011,10 +1084,12 @@ pub const PLAIN_ADJECTIVES: &[&str] = &[
     "round", "square", "soft", "wet", "hot", "cold", "warm", "fresh", "cute", "nice", "modern",
 ];
 
-/// Adverbs that end a noun phrase before a preposition or the end: "speaks to the anchor back
-/// in the studio", "pinning her hair back."
-pub const TRAILING_ADVERBS: &[&str] =
-    &["back", "away", "together", "around", "high", "low", "ready"];
+/// Adverbs (and adjectives of state) that end a noun phrase before a preposition or the end:
+/// "speaks to the anchor back in the studio", "pinning her hair back.", "has his mouth open."
+pub const TRAILING_ADVERBS: &[&str] = &[
+    "back", "away", "together", "around", "high", "low", "ready", "open", "closed", "shut", "ajar",
+    "upside",
+];
 
 /// Verbs of posture that give way to a verb after them: "a child sits holding a bear".
 pub const POSTURES: &[&str] = &[

@@ -17,6 +17,7 @@ pub mod pull;
 pub mod readers;
 pub mod rois;
 pub mod svo;
+pub mod svo_confidence;
 pub mod svo_gold;
 pub mod synth;
 pub mod train;

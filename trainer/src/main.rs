@@ -100,6 +100,24 @@ enum Command {
         /// `filter fit` learns from.
         #[arg(long, requires = "gold")]
         label_out: Option<PathBuf>,
+        /// Print the rules' triplet even where the confidence model would abstain (its
+        /// `confidence` then says how sure it is).
+        #[arg(long, conflicts_with = "gold")]
+        keep_unsure: bool,
+    },
+    /// Fit the SVO extractor's confidence model on labelled sets and write its weights (the
+    /// extractor abstains where it says a triplet is more likely wrong than right).
+    SvoConfidence {
+        /// A labelled set (JSON lines: caption, subj, rel, obj); may be given several times.
+        #[arg(long = "gold", required = true)]
+        golds: Vec<PathBuf>,
+        /// The weights file (`trainer/src/data/svo_confidence.txt` is the one built in).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also fit once without each set and print how the model does on the set it did not
+        /// see (one JSON line per set): what to expect on new captions.
+        #[arg(long)]
+        hold_out_each: bool,
     },
     /// The quality filter of curation: labels from a language model, training, scoring.
     #[command(subcommand)]
@@ -427,10 +445,16 @@ fn main() -> anyhow::Result<()> {
             gold,
             mistakes,
             label_out,
+            keep_unsure,
         } => match gold {
             Some(path) => svo_gold(&path, mistakes, label_out.as_deref())?,
-            None => svo_stdin()?,
+            None => svo_stdin(keep_unsure)?,
         },
+        Command::SvoConfidence {
+            golds,
+            out,
+            hold_out_each,
+        } => svo_confidence(&golds, &out, hold_out_each)?,
         Command::Synth {
             out,
             size,
@@ -659,8 +683,9 @@ fn eval(
 }
 
 /// `saclip-train svo`: captions on stdin, one JSON line each on stdout.
-fn svo_stdin() -> anyhow::Result<()> {
-    use saclip_trainer::svo::{SvoLine, extract};
+fn svo_stdin(keep_unsure: bool) -> anyhow::Result<()> {
+    use saclip_trainer::svo::{SvoLine, extract_rules, extract_scored};
+    use saclip_trainer::svo_confidence::p_wrong;
     use std::io::{BufRead, Write};
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -669,7 +694,14 @@ fn svo_stdin() -> anyhow::Result<()> {
     for (i, line) in stdin.lines().enumerate() {
         let line = line.with_context(|| format!("reading caption {} from stdin", i + 1))?;
         let caption = line.trim_end_matches('\r');
-        let t = extract(caption);
+        let t = if keep_unsure {
+            extract_rules(caption).map(|t| {
+                let sure = 1.0 - p_wrong(caption, &t);
+                (t, sure)
+            })
+        } else {
+            extract_scored(caption)
+        };
         found += usize::from(t.is_some());
         serde_json::to_writer(&mut out, &SvoLine::new(caption, t.as_ref()))?;
         out.write_all(b"\n").context("writing to stdout")?;
@@ -730,6 +762,100 @@ fn svo_gold(
     }
     println!("{json}");
     Ok(())
+}
+
+/// `saclip-train svo-confidence`: fit the confidence model on labelled sets, write it and
+/// print how it sorts the lines it learned from (and, with `hold_out_each`, each set it did
+/// not learn from).
+fn svo_confidence(
+    golds: &[PathBuf],
+    out: &std::path::Path,
+    hold_out_each: bool,
+) -> anyhow::Result<()> {
+    use saclip_trainer::svo_confidence::{Model, Sample, fit};
+    use saclip_trainer::svo_gold::{read, samples};
+    // Per set: its name, the captions labelled with a triplet, the rules' triplets for them.
+    let mut sets: Vec<(String, usize, Vec<Sample>)> = Vec::new();
+    for path in golds {
+        let gold = read(path)?;
+        anyhow::ensure!(!gold.is_empty(), "{}: no captions", path.display());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let with = gold.iter().filter(|g| g.subj.is_some()).count();
+        sets.push((name, with, samples(&gold)));
+    }
+    let all: Vec<&Sample> = sets.iter().flat_map(|(_, _, s)| s).collect();
+    let wrong = all.iter().filter(|s| !s.right).count();
+    let names: Vec<&str> = sets.iter().map(|(n, _, _)| n.as_str()).collect();
+    let header = format!(
+        "The SVO extractor's confidence model: a feature (name=value) and its weight towards\n\
+         \"wrong\" per line. Made by `saclip-train svo-confidence` (make svo-confidence) from\n\
+         the rules' triplets of {} labelled captions ({wrong} wrong) in trainer/tests/data:\n{}",
+        all.len(),
+        names.join(" ")
+    );
+    let text = fit(&all, &header);
+    std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    let model = Model::parse(&text)
+        .map_err(|line| anyhow::anyhow!("{}: bad line {line}", out.display()))?;
+    let with: usize = sets.iter().map(|(_, w, _)| w).sum();
+    // On the lines it learned from: optimistic, but it shows what it does.
+    let mut report = gate_report(&model, &all, with);
+    if let Some(map) = report.as_object_mut() {
+        map.insert("set".into(), "all (fitted on)".into());
+        map.insert("weights".into(), model.len().into());
+    }
+    println!("{report}");
+    if hold_out_each {
+        for (k, (name, with, held)) in sets.iter().enumerate() {
+            let rest: Vec<&Sample> = sets
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .flat_map(|(_, (_, _, s))| s)
+                .collect();
+            let model = Model::parse(&fit(&rest, ""))
+                .map_err(|line| anyhow::anyhow!("refit: bad line {line}"))?;
+            let mut report = gate_report(&model, &held.iter().collect::<Vec<_>>(), *with);
+            if let Some(map) = report.as_object_mut() {
+                map.insert("set".into(), format!("{name} (held out)").into());
+            }
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+/// How gating `lines` (the rules' triplets for `with` labelled captions) with `model` changes
+/// precision and abstentions.
+fn gate_report(
+    model: &saclip_trainer::svo_confidence::Model,
+    lines: &[&saclip_trainer::svo_confidence::Sample],
+    with: usize,
+) -> serde_json::Value {
+    use saclip_trainer::svo_confidence::THRESHOLD;
+    let right = lines.iter().filter(|s| s.right).count();
+    let (mut dropped, mut dropped_right) = (0, 0);
+    for s in lines {
+        if model.p_wrong(&s.caption, &s.triplet) > THRESHOLD {
+            dropped += 1;
+            dropped_right += usize::from(s.right);
+        }
+    }
+    let share = |a: usize, b: usize| (a as f64 / b.max(1) as f64 * 10_000.0).round() / 10_000.0;
+    serde_json::json!({
+        "labelled": with,
+        "triplets": lines.len(),
+        "precision_before": share(right, lines.len()),
+        "abstained_before": share(with - lines.len(), with),
+        "dropped": dropped,
+        "dropped_right": dropped_right,
+        "precision_after": share(right - dropped_right, lines.len() - dropped),
+        "abstained_after": share(with - lines.len() + dropped, with),
+        "accuracy_after": share(right - dropped_right, with),
+    })
 }
 
 /// A prompt template's text.

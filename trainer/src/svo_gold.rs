@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetError, json_lines};
 use crate::labels::LabelledTriplet;
-use crate::svo::{Triplet, extract};
+use crate::svo::{Triplet, extract, extract_rules};
+use crate::svo_confidence::{Sample, THRESHOLD, p_wrong};
 
 /// One labelled caption.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,10 @@ pub struct GoldReport {
     pub abstained: f64,
     /// Of the triplets the extractor gave for them, the share all right.
     pub precision: f64,
+    /// The share abstained by the rules alone, before the confidence model.
+    pub rules_abstained: f64,
+    /// The precision of the rules alone.
+    pub rules_precision: f64,
     /// Captions labelled without a triplet for which the extractor gave none.
     pub none_right: usize,
     /// Captions labelled without a triplet.
@@ -103,13 +108,38 @@ pub fn labelled(gold: &[GoldLine]) -> Vec<LabelledTriplet> {
         .collect()
 }
 
+/// The rules' triplet for each caption of `gold` labelled with one, and whether it is right:
+/// the lines the confidence model learns from (`svo-confidence`).
+pub fn samples(gold: &[GoldLine]) -> Vec<Sample> {
+    gold.iter()
+        .filter(|g| g.subj.is_some())
+        .filter_map(|g| {
+            let triplet = extract_rules(&g.caption)?;
+            Some(Sample {
+                right: right_for(g, &triplet),
+                caption: g.caption.clone(),
+                triplet,
+            })
+        })
+        .collect()
+}
+
 /// Runs the extractor on every caption of `gold` and compares.
 pub fn score(gold: &[GoldLine]) -> GoldReport {
     let (mut with, mut right, mut abstained, mut given) = (0, 0, 0, 0);
+    let (mut rules_given, mut rules_right) = (0, 0);
     let (mut without, mut none_right) = (0, 0);
     let mut mistakes = Vec::new();
     for g in gold {
-        let got = extract(&g.caption);
+        let rules = extract_rules(&g.caption);
+        if g.subj.is_some()
+            && let Some(t) = &rules
+        {
+            rules_given += 1;
+            rules_right += usize::from(right_for(g, t));
+        }
+        // What `extract` gives, without reading the caption twice.
+        let got = rules.filter(|t| p_wrong(&g.caption, t) <= THRESHOLD);
         let got_text = got.as_ref().map_or("none".to_string(), |t| {
             format!("{} | {} | {}", t.subj.head, t.rel.text, t.obj.head)
         });
@@ -149,6 +179,8 @@ pub fn score(gold: &[GoldLine]) -> GoldReport {
         triplet_accuracy: share(right, with),
         abstained: share(abstained, with),
         precision: share(right, given),
+        rules_abstained: share(with - rules_given, with),
+        rules_precision: share(rules_right, rules_given),
         none_right,
         without_triplet: without,
         mistakes,

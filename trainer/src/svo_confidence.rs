@@ -1,0 +1,432 @@
+//! How likely a triplet of the SVO rules is wrong: a logistic model over the triplet's shape
+//! in its caption (relation words, what comes before and after, length, commas, passives),
+//! fitted on the human-labelled caption sets. The extractor abstains above [`THRESHOLD`].
+//!
+//! The rules cannot tell which of their readings are shaky; the labelled sets can. A reading
+//! whose relation is a bare preposition, followed by "and" and another verb in a long
+//! caption, was wrong often enough in those sets to say so rather than guess.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use crate::svo::Triplet;
+
+/// Above this probability of being wrong, the extractor gives no triplet.
+pub const THRESHOLD: f64 = 0.5;
+
+/// The fitted weights: `name=value<TAB>weight` per line, made by `saclip-train svo-confidence`
+/// from the labelled sets (`make svo-confidence`).
+const WEIGHTS: &str = include_str!("data/svo_confidence.txt");
+
+/// Passes over the training lines.
+const EPOCHS: usize = 30;
+/// Step size of the stochastic gradient descent.
+const LEARNING_RATE: f64 = 0.03;
+/// L2 penalty on the weights.
+const L2: f64 = 3e-3;
+
+/// Digits for counts, so that features need no formatting.
+const COUNTS: [&str; 8] = ["0", "1", "2", "3", "4", "5", "6", "7"];
+
+/// FNV-1a, the same over a weights file's `name=value` text and over the parts read here.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u64::from(x);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Adds `s` lower-cased.
+    fn lower(&mut self, s: &str) {
+        if s.is_ascii() {
+            // Nearly every caption: no Unicode case tables on the hot path.
+            for &x in s.as_bytes() {
+                self.0 ^= u64::from(x.to_ascii_lowercase());
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+            return;
+        }
+        let mut buf = [0u8; 4];
+        for c in s.chars().flat_map(char::to_lowercase) {
+            self.bytes(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// The key of feature `name` with the value `parts` joined by spaces.
+fn key(name: &str, parts: &[&str]) -> u64 {
+    let mut h = Fnv::new();
+    h.bytes(name.as_bytes());
+    h.bytes(b"=");
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.bytes(b" ");
+        }
+        h.lower(p);
+    }
+    h.0
+}
+
+/// A hasher for keys that are hashes already (FNV-1a): the key is its own hash.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else in FNV's way all the same.
+        let mut h = Fnv(self.0);
+        h.bytes(bytes);
+        self.0 = h.0;
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        self.0 = k;
+    }
+}
+
+/// A fitted model: each feature's weight towards "wrong", by key.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    weights: HashMap<u64, f64, BuildHasherDefault<KeyHasher>>,
+}
+
+impl Model {
+    /// Reads a weights file's text; the error is the number of the first bad line.
+    pub fn parse(text: &str) -> Result<Self, usize> {
+        let mut weights = HashMap::default();
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let (feature, weight) = line.split_once('\t').ok_or(n + 1)?;
+            let weight: f64 = weight.parse().map_err(|_| n + 1)?;
+            let mut h = Fnv::new();
+            h.bytes(feature.as_bytes());
+            weights.insert(h.0, weight);
+        }
+        Ok(Self { weights })
+    }
+
+    /// The probability that triplet `t` read from `caption` is wrong.
+    pub fn p_wrong(&self, caption: &str, t: &Triplet) -> f64 {
+        let mut z = 0.0;
+        features(caption, t, &mut |name, parts| {
+            z += self.weights.get(&key(name, parts)).copied().unwrap_or(0.0);
+        });
+        sigmoid(z)
+    }
+
+    /// How many features have a weight.
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Whether no feature has a weight (every triplet is then even odds).
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+}
+
+/// The model built in (a test checks that it parses).
+fn builtin() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::parse(WEIGHTS).unwrap_or_default())
+}
+
+/// Words (letters, digits, apostrophes) and single punctuation marks of `text`.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start();
+        let first = rest.chars().next()?;
+        let word = |c: char| c.is_alphanumeric() || c == '\'';
+        let len = if word(first) {
+            rest.find(|c: char| !word(c)).unwrap_or(rest.len())
+        } else {
+            first.len_utf8()
+        };
+        let (tok, tail) = rest.split_at(len);
+        rest = tail;
+        Some(tok)
+    })
+}
+
+fn is_word(t: &str) -> bool {
+    t.starts_with(char::is_alphanumeric)
+}
+
+fn ing_word(t: &str) -> bool {
+    t.len() > 4 && t.as_bytes()[t.len() - 3..].eq_ignore_ascii_case(b"ing")
+}
+
+/// The byte offset of character `c` of `s`.
+fn byte(s: &str, c: usize) -> usize {
+    s.char_indices().nth(c).map_or(s.len(), |(b, _)| b)
+}
+
+/// A small count as a feature value, the last one standing for itself and more.
+fn count(n: usize, most: usize) -> &'static str {
+    COUNTS[n.min(most).min(COUNTS.len() - 1)]
+}
+
+/// Calls `f` with each feature of triplet `t` of `caption`: its name and its value's parts.
+fn features(caption: &str, t: &Triplet, f: &mut impl FnMut(&str, &[&str])) {
+    // The three phrases in the order of the text (a passive's agent comes last).
+    let ascii = caption.is_ascii();
+    let at = |c: usize| {
+        if ascii {
+            c.min(caption.len())
+        } else {
+            byte(caption, c)
+        }
+    };
+    let mut spans = [&t.subj, &t.rel, &t.obj].map(|p| (at(p.start), at(p.end)));
+    spans.sort_unstable();
+    let [first, middle, last] = spans;
+    // One pass over the caption's tokens, each placed by where it starts: before the first
+    // phrase, between the phrases, after the last.
+    let (mut before_last, mut before_n, mut gap1, mut gap2) = ("<start>", 0, 0, 0);
+    let (mut after1, mut after2, mut after_n) = (None, None, 0);
+    let (mut after_words, mut ing_after, mut and_after) = (0, 0, false);
+    let (mut words, mut ing_all, mut stop_seen, mut inner_stop) = (0, 0, false, false);
+    for tok in tokens(caption) {
+        let at = tok.as_ptr() as usize - caption.as_ptr() as usize;
+        inner_stop |= stop_seen;
+        stop_seen = tok == ".";
+        words += usize::from(is_word(tok));
+        ing_all += usize::from(ing_word(tok));
+        if at < first.0 {
+            (before_last, before_n) = (tok, before_n + 1);
+        } else if at >= first.1 && at < middle.0 {
+            gap1 += 1;
+        } else if at >= middle.1 && at < last.0 {
+            gap2 += 1;
+        } else if at >= last.1 {
+            match after_n {
+                0 => after1 = Some(tok),
+                1 => after2 = Some(tok),
+                _ => {}
+            }
+            after_n += 1;
+            after_words += usize::from(is_word(tok));
+            ing_after += usize::from(ing_word(tok));
+            and_after |= tok.eq_ignore_ascii_case("and");
+        }
+    }
+    let mut rel = tokens(&t.rel.text);
+    let rel_first = rel.next().unwrap_or("");
+    let (rel_last, rel_n) = rel.fold((rel_first, 1), |(_, n), w| (w, n + 1));
+    let rel_n = if rel_first.is_empty() { 0 } else { rel_n };
+
+    f("bias", &[]);
+    f("rel1", &[rel_first]);
+    f("rellast", &[rel_last]);
+    let ends = |tail: &str| {
+        let (r, t) = (rel_first.as_bytes(), tail.as_bytes());
+        r.len() >= t.len() && r[r.len() - t.len()..].eq_ignore_ascii_case(t)
+    };
+    let kind = if rel_first.eq_ignore_ascii_case("with") {
+        "with"
+    } else if ends("ing") {
+        "ing"
+    } else if ends("ed") {
+        "ed"
+    } else if ends("s") {
+        "s"
+    } else {
+        "other"
+    };
+    f("relkind", &[kind]);
+    f("reln", &[count(rel_n, 4)]);
+    f("after1", &[after1.unwrap_or("<end>")]);
+    match (after1, after2) {
+        (Some(a), Some(b)) => f("after2", &[a, b]),
+        (Some(a), None) => f("after2", &[a]),
+        _ => f("after2", &["<end>"]),
+    }
+    f("naft", &[count(after_words / 3, 4)]);
+    f("before1", &[before_last]);
+    f("nbef", &[count(before_n, 4)]);
+    f("len", &[count(words / 4, 6)]);
+    f("comma", &[count(caption.matches(',').count(), 3)]);
+    let low = caption.starts_with(char::is_lowercase);
+    f("lowstart", &[count(usize::from(low), 1)]);
+    f("passive", &[count(usize::from(t.passive), 1)]);
+    f("gap1", &[count(gap1, 4)]);
+    f("gap2", &[count(gap2, 4)]);
+    f("ingafter", &[count(ing_after, 2)]);
+    f("ingall", &[count(ing_all, 3)]);
+    f("andafter", &[count(usize::from(and_after), 1)]);
+    f("stop", &[count(usize::from(inner_stop), 1)]);
+    let bare = |p: &crate::svo::Phrase| p.text.eq_ignore_ascii_case(&p.head);
+    f("subjbare", &[count(usize::from(bare(&t.subj)), 1)]);
+    f("objbare", &[count(usize::from(bare(&t.obj)), 1)]);
+}
+
+/// The probability that triplet `t` read from `caption` is wrong, by the built-in model.
+pub fn p_wrong(caption: &str, t: &Triplet) -> f64 {
+    builtin().p_wrong(caption, t)
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
+}
+
+/// The features of triplet `t` of `caption` as `name=value` text, as the weights file names
+/// them.
+pub fn feature_names(caption: &str, t: &Triplet) -> Vec<String> {
+    let mut out = Vec::new();
+    features(caption, t, &mut |name, parts| {
+        out.push(format!("{name}={}", parts.join(" ").to_lowercase()));
+    });
+    out
+}
+
+/// One training line: a caption, the rules' triplet for it and whether that is right.
+pub struct Sample {
+    /// The caption.
+    pub caption: String,
+    /// What the rules read.
+    pub triplet: Triplet,
+    /// Whether the label agrees.
+    pub right: bool,
+}
+
+/// Fits the model on `samples` (the same lines give the same weights) and returns the text
+/// of a weights file, with `header` as its comment lines.
+pub fn fit(samples: &[&Sample], header: &str) -> String {
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let rows: Vec<(Vec<usize>, f64)> = samples
+        .iter()
+        .map(|s| {
+            let ids = feature_names(&s.caption, &s.triplet)
+                .into_iter()
+                .map(|name| {
+                    let next = index.len();
+                    *index.entry(name).or_insert(next)
+                })
+                .collect();
+            (ids, if s.right { 0.0 } else { 1.0 })
+        })
+        .collect();
+    let mut w = vec![0.0f64; index.len()];
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = fastrand::Rng::with_seed(0);
+    for _ in 0..EPOCHS {
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let (ids, y) = &rows[i];
+            let p = sigmoid(ids.iter().map(|&k| w[k]).sum());
+            let g = p - y;
+            for &k in ids {
+                w[k] -= LEARNING_RATE * (g + L2 * w[k]);
+            }
+        }
+    }
+    let mut text = String::new();
+    for line in header.lines() {
+        text.push_str("# ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    for (name, k) in &index {
+        text.push_str(&format!("{name}\t{:.6}\n", w[*k]));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::svo::extract_rules;
+
+    #[test]
+    fn the_committed_weights_parse_and_name_their_features_as_read() {
+        let weights = Model::parse(WEIGHTS).expect("every line is name=value<TAB>weight");
+        assert!(weights.len() > 500, "{} weights", weights.len());
+        let caption = "A Man riding a horse, on the beach.";
+        let t = extract_rules(caption).expect("a triplet");
+        // Keys made while reading equal the keys of the names a weights file holds.
+        let mut keys = Vec::new();
+        features(caption, &t, &mut |name, parts| keys.push(key(name, parts)));
+        let from_names: Vec<u64> = feature_names(caption, &t)
+            .iter()
+            .map(|n| {
+                let mut h = Fnv::new();
+                h.bytes(n.as_bytes());
+                h.0
+            })
+            .collect();
+        assert_eq!(keys, from_names);
+        assert!(feature_names(caption, &t).contains(&"after1=,".to_string()));
+        assert!(feature_names(caption, &t).contains(&"rel1=riding".to_string()));
+    }
+
+    #[test]
+    fn a_bad_weights_line_is_named() {
+        assert_eq!(
+            Model::parse("# c\nbias=\t0.5\nrel1=on 0.2\n").err(),
+            Some(3)
+        );
+        assert_eq!(Model::parse("bias=\tx\n").err(), Some(1));
+    }
+
+    #[test]
+    fn fitting_learns_which_shapes_are_wrong() {
+        // Triplets whose relation is "near" are wrong, "riding" right: the model must say so.
+        let mut samples = Vec::new();
+        for (i, animal) in ["horse", "camel", "pony", "mule", "donkey"]
+            .iter()
+            .enumerate()
+        {
+            for (rel, right) in [("riding", true), ("near", false)] {
+                let caption = format!("a man {rel} a {animal} number {i}");
+                let triplet = extract_rules(&caption).expect("a triplet");
+                samples.push(Sample {
+                    caption,
+                    triplet,
+                    right,
+                });
+            }
+        }
+        let samples: Vec<&Sample> = samples.iter().collect();
+        let text = fit(&samples, "test");
+        assert!(text.starts_with("# test\n"));
+        let model = Model::parse(&text).expect("parses");
+        let score = |caption: &str| {
+            let t = extract_rules(caption).expect("a triplet");
+            model.p_wrong(caption, &t)
+        };
+        assert!(
+            score("a boy near a goat") > 0.7,
+            "{}",
+            score("a boy near a goat")
+        );
+        assert!(
+            score("a boy riding a goat") < 0.3,
+            "{}",
+            score("a boy riding a goat")
+        );
+        // The same lines give the same weights.
+        assert_eq!(text, fit(&samples, "test"));
+    }
+
+    #[test]
+    fn tokens_split_words_and_marks() {
+        let got: Vec<&str> = tokens("  a man's dog, running.").collect();
+        assert_eq!(got, ["a", "man's", "dog", ",", "running", "."]);
+        assert_eq!(byte("é a", 2), 3);
+    }
+}
