@@ -684,8 +684,7 @@ fn eval(
 
 /// `saclip-train svo`: captions on stdin, one JSON line each on stdout.
 fn svo_stdin(keep_unsure: bool) -> anyhow::Result<()> {
-    use saclip_trainer::svo::{SvoLine, extract_rules, extract_scored};
-    use saclip_trainer::svo_confidence::p_wrong;
+    use saclip_trainer::svo::{SvoLine, extract_judged};
     use std::io::{BufRead, Write};
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -694,14 +693,8 @@ fn svo_stdin(keep_unsure: bool) -> anyhow::Result<()> {
     for (i, line) in stdin.lines().enumerate() {
         let line = line.with_context(|| format!("reading caption {} from stdin", i + 1))?;
         let caption = line.trim_end_matches('\r');
-        let t = if keep_unsure {
-            extract_rules(caption).map(|t| {
-                let sure = 1.0 - p_wrong(caption, &t);
-                (t, sure)
-            })
-        } else {
-            extract_scored(caption)
-        };
+        let t = extract_judged(caption)
+            .and_then(|(t, confidence, sure)| (sure || keep_unsure).then_some((t, confidence)));
         found += usize::from(t.is_some());
         serde_json::to_writer(&mut out, &SvoLine::new(caption, t.as_ref()))?;
         out.write_all(b"\n").context("writing to stdout")?;
@@ -798,17 +791,18 @@ fn svo_confidence(
     );
     let text = fit(&all, &header);
     std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
-    let model = Model::parse(&text)
-        .map_err(|line| anyhow::anyhow!("{}: bad line {line}", out.display()))?;
+    let model = Model::parse(&text).with_context(|| format!("reading back {}", out.display()))?;
     let with: usize = sets.iter().map(|(_, w, _)| w).sum();
     // On the lines it learned from: optimistic, but it shows what it does.
-    let mut report = gate_report(&model, &all, with);
+    let mut report = gate_report(&all, &judged(&model, &all), with);
     if let Some(map) = report.as_object_mut() {
         map.insert("set".into(), "all (fitted on)".into());
         map.insert("weights".into(), model.len().into());
     }
     println!("{report}");
     if hold_out_each {
+        // Each set judged by a model fitted without it; then all of them together.
+        let (mut pooled_lines, mut pooled_dropped) = (Vec::new(), Vec::new());
         for (k, (name, with, held)) in sets.iter().enumerate() {
             let rest: Vec<&Sample> = sets
                 .iter()
@@ -816,33 +810,50 @@ fn svo_confidence(
                 .filter(|(j, _)| *j != k)
                 .flat_map(|(_, (_, _, s))| s)
                 .collect();
-            let model = Model::parse(&fit(&rest, ""))
-                .map_err(|line| anyhow::anyhow!("refit: bad line {line}"))?;
-            let mut report = gate_report(&model, &held.iter().collect::<Vec<_>>(), *with);
+            let model = Model::parse(&fit(&rest, "")).context("refit without one set")?;
+            let held: Vec<&Sample> = held.iter().collect();
+            let dropped = judged(&model, &held);
+            let mut report = gate_report(&held, &dropped, *with);
             if let Some(map) = report.as_object_mut() {
                 map.insert("set".into(), format!("{name} (held out)").into());
             }
             println!("{report}");
+            pooled_lines.extend(held);
+            pooled_dropped.extend(dropped);
         }
+        let mut report = gate_report(&pooled_lines, &pooled_dropped, with);
+        if let Some(map) = report.as_object_mut() {
+            map.insert("set".into(), "all, each held out".into());
+        }
+        println!("{report}");
     }
     Ok(())
 }
 
-/// How gating `lines` (the rules' triplets for `with` labelled captions) with `model` changes
-/// precision and abstentions.
-fn gate_report(
+/// Whether `model` drops each of `lines`.
+fn judged(
     model: &saclip_trainer::svo_confidence::Model,
     lines: &[&saclip_trainer::svo_confidence::Sample],
+) -> Vec<bool> {
+    use saclip_trainer::svo_confidence::THRESHOLD;
+    lines
+        .iter()
+        .map(|s| model.p_wrong(&s.caption, &s.triplet) > THRESHOLD)
+        .collect()
+}
+
+/// How dropping the marked `lines` (the rules' triplets for `with` labelled captions) changes
+/// precision and abstentions.
+fn gate_report(
+    lines: &[&saclip_trainer::svo_confidence::Sample],
+    dropped: &[bool],
     with: usize,
 ) -> serde_json::Value {
-    use saclip_trainer::svo_confidence::THRESHOLD;
     let right = lines.iter().filter(|s| s.right).count();
-    let (mut dropped, mut dropped_right) = (0, 0);
-    for s in lines {
-        if model.p_wrong(&s.caption, &s.triplet) > THRESHOLD {
-            dropped += 1;
-            dropped_right += usize::from(s.right);
-        }
+    let (mut gone, mut gone_right) = (0, 0);
+    for (s, &d) in lines.iter().zip(dropped) {
+        gone += usize::from(d);
+        gone_right += usize::from(d && s.right);
     }
     let share = |a: usize, b: usize| (a as f64 / b.max(1) as f64 * 10_000.0).round() / 10_000.0;
     serde_json::json!({
@@ -850,11 +861,11 @@ fn gate_report(
         "triplets": lines.len(),
         "precision_before": share(right, lines.len()),
         "abstained_before": share(with - lines.len(), with),
-        "dropped": dropped,
-        "dropped_right": dropped_right,
-        "precision_after": share(right - dropped_right, lines.len() - dropped),
-        "abstained_after": share(with - lines.len() + dropped, with),
-        "accuracy_after": share(right - dropped_right, with),
+        "dropped": gone,
+        "dropped_right": gone_right,
+        "precision_after": share(right - gone_right, lines.len() - gone),
+        "abstained_after": share(with - lines.len() + gone, with),
+        "accuracy_after": share(right - gone_right, with),
     })
 }
 

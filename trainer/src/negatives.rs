@@ -3,10 +3,11 @@
 //! A spatial relation is replaced by its opposite ("parked behind" -> "parked in front of",
 //! "to the left of" -> "to the right of"); any other relation (an action) keeps its words and
 //! the subject and object trade places ("a car hits a pedestrian" -> "a pedestrian hits a
-//! car"). The negative's own triplet is extracted again from the new caption and must be the
-//! expected inverse; otherwise there is no negative rather than a wrong one.
+//! car"). The negative's own triplet is read again from the new caption by the rules (not the
+//! confidence model, which judges wording) and must be the expected inverse; otherwise there
+//! is no negative rather than a wrong one.
 
-use crate::svo::{Triplet, extract};
+use crate::svo::{Triplet, extract_rules};
 
 /// Spatial relations and their opposites, both ways (longest phrases first).
 const OPPOSITES: &[(&str, &str)] = &[
@@ -116,7 +117,9 @@ pub fn inverse_of(t: &Triplet, got: &Triplet) -> bool {
 /// an inverse of `t`.
 pub fn checked_rewrite(t: &Triplet, rewrite: &str) -> Option<Negative> {
     let rewrite = rewrite.trim().trim_matches('"').trim();
-    let got = extract(rewrite)?;
+    // The rules' reading: the inverse check is the guard here, not the confidence model,
+    // which would judge the rewrite's wording rather than its triplet.
+    let got = extract_rules(rewrite)?;
     inverse_of(t, &got).then(|| Negative {
         caption: rewrite.to_string(),
         swapped: got.subj.head != t.subj.head,
@@ -130,7 +133,7 @@ pub fn negative(caption: &str, t: &Triplet) -> Option<Negative> {
         let from_chars = from.chars().count();
         let start = t.rel.end - from_chars;
         let new = replace(caption, &[(start, t.rel.end, to.to_string())]);
-        let got = extract(&new)?;
+        let got = extract_rules(&new)?;
         let want_rel = format!("{}{to}", slice(caption, t.rel.start, start));
         let ok = got.subj.head == t.subj.head
             && got.obj.head == t.obj.head
@@ -167,7 +170,7 @@ pub fn negative(caption: &str, t: &Triplet) -> Option<Negative> {
         ],
     );
     let new = recapitalise(caption, new);
-    let got = extract(&new)?;
+    let got = extract_rules(&new)?;
     let ok = got.subj.head == t.obj.head
         && got.obj.head == t.subj.head
         && got.rel.text.to_lowercase() == t.rel.text.to_lowercase()
@@ -182,6 +185,7 @@ pub fn negative(caption: &str, t: &Triplet) -> Option<Negative> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::svo::extract;
 
     fn neg(caption: &str) -> Option<(String, String, String, String)> {
         let t = extract(caption)?;

@@ -1539,9 +1539,16 @@ pub fn extract(caption: &str) -> Option<Triplet> {
 
 /// What [`extract`] gives, with the probability that the triplet is right.
 pub fn extract_scored(caption: &str) -> Option<(Triplet, f64)> {
+    let (t, confidence, sure) = extract_judged(caption)?;
+    sure.then_some((t, confidence))
+}
+
+/// The rules' triplet, the probability that it is right, and whether that is enough for
+/// [`extract`] to give it.
+pub fn extract_judged(caption: &str) -> Option<(Triplet, f64, bool)> {
     let t = extract_rules(caption)?;
     let wrong = svo_confidence::p_wrong(caption, &t);
-    (wrong <= svo_confidence::THRESHOLD).then_some((t, 1.0 - wrong))
+    Some((t, 1.0 - wrong, wrong <= svo_confidence::THRESHOLD))
 }
 
 /// The first subject-relation-object triplet of `caption` as the rules read it, or none when

@@ -54,10 +54,9 @@ impl Fnv {
             }
             return;
         }
-        let mut buf = [0u8; 4];
-        for c in s.chars().flat_map(char::to_lowercase) {
-            self.bytes(c.encode_utf8(&mut buf).as_bytes());
-        }
+        // As `str::to_lowercase`, which wrote the weights file's names: it knows a word-final
+        // sigma, which lower-casing one character at a time does not.
+        self.bytes(s.to_lowercase().as_bytes());
     }
 }
 
@@ -96,6 +95,14 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// A weights file line that is not `name=value<TAB>weight` with a finite weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("weights line {line}: expected name=value<TAB>finite weight")]
+pub struct WeightsError {
+    /// The line's number, from 1.
+    pub line: usize,
+}
+
 /// A fitted model: each feature's weight towards "wrong", by key.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
@@ -103,15 +110,19 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads a weights file's text; the error is the number of the first bad line.
-    pub fn parse(text: &str) -> Result<Self, usize> {
+    /// Reads a weights file's text.
+    pub fn parse(text: &str) -> Result<Self, WeightsError> {
         let mut weights = HashMap::default();
         for (n, line) in text.lines().enumerate() {
             if line.starts_with('#') || line.is_empty() {
                 continue;
             }
-            let (feature, weight) = line.split_once('\t').ok_or(n + 1)?;
-            let weight: f64 = weight.parse().map_err(|_| n + 1)?;
+            let bad = WeightsError { line: n + 1 };
+            let (feature, weight) = line.split_once('\t').ok_or(bad)?;
+            let weight: f64 = weight.parse().map_err(|_| bad)?;
+            if !weight.is_finite() {
+                return Err(bad);
+            }
             let mut h = Fnv::new();
             h.bytes(feature.as_bytes());
             weights.insert(h.0, weight);
@@ -356,6 +367,8 @@ mod tests {
     fn the_committed_weights_parse_and_name_their_features_as_read() {
         let weights = Model::parse(WEIGHTS).expect("every line is name=value<TAB>weight");
         assert!(weights.len() > 500, "{} weights", weights.len());
+        // The model the extractor uses is that file, not an empty stand-in.
+        assert_eq!(builtin().len(), weights.len());
         let caption = "A Man riding a horse, on the beach.";
         let t = extract_rules(caption).expect("a triplet");
         // Keys made while reading equal the keys of the names a weights file holds.
@@ -372,15 +385,39 @@ mod tests {
         assert_eq!(keys, from_names);
         assert!(feature_names(caption, &t).contains(&"after1=,".to_string()));
         assert!(feature_names(caption, &t).contains(&"rel1=riding".to_string()));
+        // Not ASCII, with a word-final capital sigma: both ways must lower-case alike.
+        let caption = "Ο ΑΝΘΡΩΠΟΣ riding a horse near the ΔΡΟΜΟΣ";
+        if let Some(t) = extract_rules(caption) {
+            let mut keys = Vec::new();
+            features(caption, &t, &mut |name, parts| keys.push(key(name, parts)));
+            let from_names: Vec<u64> = feature_names(caption, &t)
+                .iter()
+                .map(|n| {
+                    let mut h = Fnv::new();
+                    h.bytes(n.as_bytes());
+                    h.0
+                })
+                .collect();
+            assert_eq!(keys, from_names);
+        } else {
+            panic!("no triplet for {caption}");
+        }
     }
 
     #[test]
     fn a_bad_weights_line_is_named() {
-        assert_eq!(
-            Model::parse("# c\nbias=\t0.5\nrel1=on 0.2\n").err(),
-            Some(3)
-        );
-        assert_eq!(Model::parse("bias=\tx\n").err(), Some(1));
+        let line = |text: &str| Model::parse(text).err().map(|e| e.line);
+        assert_eq!(line("# c\nbias=\t0.5\nrel1=on 0.2\n"), Some(3));
+        assert_eq!(line("bias=\tx\n"), Some(1));
+        assert_eq!(line("bias=\t0.1\nrel1=on\tNaN\n"), Some(2));
+        let e = Model::parse("bias=\tinf\n").expect_err("not finite");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        // A model of the bias alone rates every triplet the same: 0.5 weighs towards wrong.
+        let t = extract_rules("a man riding a horse").expect("a triplet");
+        let p = Model::parse("bias=\t0.5\n")
+            .expect("one line")
+            .p_wrong("a man riding a horse", &t);
+        assert!((p - 1.0 / (1.0 + (-0.5f64).exp())).abs() < 1e-12, "{p}");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{DatasetError, json_lines};
 use crate::labels::LabelledTriplet;
-use crate::svo::{Triplet, extract, extract_rules};
-use crate::svo_confidence::{Sample, THRESHOLD, p_wrong};
+use crate::svo::{Triplet, extract, extract_judged, extract_rules};
+use crate::svo_confidence::Sample;
 
 /// One labelled caption.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,15 +131,15 @@ pub fn score(gold: &[GoldLine]) -> GoldReport {
     let (mut without, mut none_right) = (0, 0);
     let mut mistakes = Vec::new();
     for g in gold {
-        let rules = extract_rules(&g.caption);
+        let judged = extract_judged(&g.caption);
         if g.subj.is_some()
-            && let Some(t) = &rules
+            && let Some((t, _, _)) = &judged
         {
             rules_given += 1;
             rules_right += usize::from(right_for(g, t));
         }
         // What `extract` gives, without reading the caption twice.
-        let got = rules.filter(|t| p_wrong(&g.caption, t) <= THRESHOLD);
+        let got = judged.and_then(|(t, _, sure)| sure.then_some(t));
         let got_text = got.as_ref().map_or("none".to_string(), |t| {
             format!("{} | {} | {}", t.subj.head, t.rel.text, t.obj.head)
         });

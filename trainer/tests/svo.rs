@@ -51,7 +51,7 @@ fn holds(name: &str, accuracy: f64, precision: f64, abstained: f64) {
 fn the_labelled_set_is_extracted_at_least_ninety_five_percent_right() {
     // The rules were written against this set: measured 97.4% (precision 98.8%) with 1.5%
     // abstained.
-    holds("svo-gold.jsonl", 0.94, 0.95, 0.10);
+    holds("svo-gold.jsonl", 0.95, 0.95, 0.10);
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn the_development_sets_keep_their_measured_accuracy() {
         ("svo-blind13.jsonl", 0.79, 0.90, 0.14),
         ("svo-blind14.jsonl", 0.81, 0.88, 0.10),
         ("svo-blind15.jsonl", 0.79, 0.87, 0.11),
-        ("svo-blind16.jsonl", 0.79, 0.88, 0.13),
+        ("svo-blind16.jsonl", 0.79, 0.88, 0.12),
         ("svo-blind17.jsonl", 0.77, 0.87, 0.14),
         ("svo-blind18.jsonl", 0.81, 0.89, 0.11),
     ] {
@@ -257,10 +257,17 @@ fn svo_confidence_fits_writes_and_reports_each_held_out_set() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    // The fit on both, then each set held out.
-    assert_eq!(reports.len(), 3);
+    // The fit on both, then each set held out, then the held-out sets together.
+    assert_eq!(reports.len(), 4);
     assert_eq!(reports[1]["set"], "svo-blind.jsonl (held out)");
     assert_eq!(reports[0]["labelled"], 210 + 233);
+    assert_eq!(reports[3]["set"], "all, each held out");
+    assert_eq!(reports[3]["labelled"], 210 + 233);
+    let dropped = |r: &serde_json::Value| r["dropped"].as_u64().expect("dropped");
+    assert_eq!(
+        dropped(&reports[3]),
+        dropped(&reports[1]) + dropped(&reports[2])
+    );
     let text = std::fs::read_to_string(&out).expect("weights written");
     assert!(text.contains("svo-blind.jsonl svo-blind2.jsonl"));
     assert!(text.lines().any(|l| l.starts_with("rel1=")));
@@ -272,4 +279,29 @@ fn svo_confidence_fits_writes_and_reports_each_held_out_set() {
         .expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/x.jsonl"));
+}
+
+#[test]
+fn two_labellers_agree_well_above_the_bar() {
+    // blind17 labelled a second time, from the guide alone, by a helper who did not see the
+    // first labels: where both give a triplet they give the same one (measured 96.4% of 305),
+    // so a 90% bar is well inside what the labels can tell apart.
+    let first = read(&set("svo-blind17.jsonl")).expect("labelled set");
+    let second = read(&set("agreement-blind17.jsonl")).expect("second labels");
+    assert_eq!(first.len(), second.len());
+    let norm = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
+    let (mut both, mut same) = (0, 0);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a.caption, b.caption);
+        if a.subj.is_some() && b.subj.is_some() {
+            both += 1;
+            same += usize::from(
+                norm(&a.subj) == norm(&b.subj)
+                    && norm(&a.rel) == norm(&b.rel)
+                    && norm(&a.obj) == norm(&b.obj),
+            );
+        }
+    }
+    assert_eq!(both, 305);
+    assert!(same * 100 >= both * 95, "{same} of {both}");
 }
