@@ -1534,13 +1534,7 @@ fn ing_form(w: &str) -> bool {
 /// the confidence model (`svo_confidence`) finds the one they read more likely wrong than
 /// right.
 pub fn extract(caption: &str) -> Option<Triplet> {
-    extract_scored(caption).map(|(t, _)| t)
-}
-
-/// What [`extract`] gives, with the probability that the triplet is right.
-pub fn extract_scored(caption: &str) -> Option<(Triplet, f64)> {
-    let (t, confidence, sure) = extract_judged(caption)?;
-    sure.then_some((t, confidence))
+    extract_judged(caption).and_then(|(t, _, sure)| sure.then_some(t))
 }
 
 /// The rules' triplet, the probability that it is right, and whether that is enough for
@@ -2304,7 +2298,8 @@ mod tests {
         assert_eq!(rules.obj.head, "karate");
         assert!(svo_confidence::p_wrong(caption, &rules) > svo_confidence::THRESHOLD);
         assert_eq!(extract(caption), None);
-        let (t, sure) = extract_scored("a man riding a horse").expect("a sure triplet");
+        let (t, sure, kept) = extract_judged("a man riding a horse").expect("a sure triplet");
+        assert!(kept);
         assert_eq!(t.rel.text, "riding");
         assert!(sure > 0.9, "{sure}");
     }

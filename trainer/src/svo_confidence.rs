@@ -2,11 +2,12 @@
 //! in its caption (relation words, what comes before and after, length, commas, passives),
 //! fitted on the human-labelled caption sets. The extractor abstains above [`THRESHOLD`].
 //!
-//! The rules cannot tell which of their readings are shaky; the labelled sets can. A reading
-//! whose relation is a bare preposition, followed by "and" and another verb in a long
-//! caption, was wrong often enough in those sets to say so rather than guess.
+//! The rules cannot tell which of their readings are shaky; the labelled sets can. The model
+//! reads only the caption and the triplet (not the parser's state), so that it can judge any
+//! triplet the rules give, in fitting as in use.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
@@ -37,21 +38,20 @@ impl Fnv {
         Self(0xcbf2_9ce4_8422_2325)
     }
 
+    fn byte(&mut self, x: u8) {
+        self.0 ^= u64::from(x);
+        self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+    }
+
     fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 ^= u64::from(x);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
+        b.iter().for_each(|&x| self.byte(x));
     }
 
     /// Adds `s` lower-cased.
     fn lower(&mut self, s: &str) {
         if s.is_ascii() {
             // Nearly every caption: no Unicode case tables on the hot path.
-            for &x in s.as_bytes() {
-                self.0 ^= u64::from(x.to_ascii_lowercase());
-                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-            }
+            s.bytes().for_each(|x| self.byte(x.to_ascii_lowercase()));
             return;
         }
         // As `str::to_lowercase`, which wrote the weights file's names: it knows a word-final
@@ -60,7 +60,15 @@ impl Fnv {
     }
 }
 
-/// The key of feature `name` with the value `parts` joined by spaces.
+/// The key of a weights file's `name=value` text.
+fn name_key(text: &str) -> u64 {
+    let mut h = Fnv::new();
+    h.bytes(text.as_bytes());
+    h.0
+}
+
+/// The key of feature `name` with the value `parts` joined by spaces, as [`name_key`] gives it
+/// for `name=parts` lower-cased.
 fn key(name: &str, parts: &[&str]) -> u64 {
     let mut h = Fnv::new();
     h.bytes(name.as_bytes());
@@ -123,9 +131,7 @@ impl Model {
             if !weight.is_finite() {
                 return Err(bad);
             }
-            let mut h = Fnv::new();
-            h.bytes(feature.as_bytes());
-            weights.insert(h.0, weight);
+            weights.insert(name_key(feature), weight);
         }
         Ok(Self { weights })
     }
@@ -190,6 +196,11 @@ fn byte(s: &str, c: usize) -> usize {
 /// A small count as a feature value, the last one standing for itself and more.
 fn count(n: usize, most: usize) -> &'static str {
     COUNTS[n.min(most).min(COUNTS.len() - 1)]
+}
+
+/// A yes / no feature value.
+fn flag(b: bool) -> &'static str {
+    count(usize::from(b), 1)
 }
 
 /// Calls `f` with each feature of triplet `t` of `caption`: its name and its value's parts.
@@ -273,17 +284,17 @@ fn features(caption: &str, t: &Triplet, f: &mut impl FnMut(&str, &[&str])) {
     f("len", &[count(words / 4, 6)]);
     f("comma", &[count(caption.matches(',').count(), 3)]);
     let low = caption.starts_with(char::is_lowercase);
-    f("lowstart", &[count(usize::from(low), 1)]);
-    f("passive", &[count(usize::from(t.passive), 1)]);
+    f("lowstart", &[flag(low)]);
+    f("passive", &[flag(t.passive)]);
     f("gap1", &[count(gap1, 4)]);
     f("gap2", &[count(gap2, 4)]);
     f("ingafter", &[count(ing_after, 2)]);
     f("ingall", &[count(ing_all, 3)]);
-    f("andafter", &[count(usize::from(and_after), 1)]);
-    f("stop", &[count(usize::from(inner_stop), 1)]);
+    f("andafter", &[flag(and_after)]);
+    f("stop", &[flag(inner_stop)]);
     let bare = |p: &crate::svo::Phrase| p.text.eq_ignore_ascii_case(&p.head);
-    f("subjbare", &[count(usize::from(bare(&t.subj)), 1)]);
-    f("objbare", &[count(usize::from(bare(&t.obj)), 1)]);
+    f("subjbare", &[flag(bare(&t.subj))]);
+    f("objbare", &[flag(bare(&t.obj))]);
 }
 
 /// The probability that triplet `t` read from `caption` is wrong, by the built-in model.
@@ -347,13 +358,12 @@ pub fn fit(samples: &[&Sample], header: &str) -> String {
         }
     }
     let mut text = String::new();
+    // Writing to a String cannot fail.
     for line in header.lines() {
-        text.push_str("# ");
-        text.push_str(line);
-        text.push('\n');
+        let _ = writeln!(text, "# {line}");
     }
     for (name, k) in &index {
-        text.push_str(&format!("{name}\t{:.6}\n", w[*k]));
+        let _ = writeln!(text, "{name}\t{:.6}", w[*k]);
     }
     text
 }
@@ -380,11 +390,7 @@ mod tests {
             features(caption, &t, &mut |name, parts| keys.push(key(name, parts)));
             let from_names: Vec<u64> = feature_names(caption, &t)
                 .iter()
-                .map(|n| {
-                    let mut h = Fnv::new();
-                    h.bytes(n.as_bytes());
-                    h.0
-                })
+                .map(|n| name_key(n))
                 .collect();
             assert_eq!(keys, from_names, "{caption}");
         }
